@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Fetches and prepares what the virtual capture box boots, cached in .cache/e2e/<arch>:
+#   debs/     the pinned Debian kernel packages (apt-get download, never installed)
+#   kernel/   linux-image unpacked with dpkg -x (vmlinuz + its modules)
+#   modsrc/   vicodec, vimc, vim2m, v4l2-mem2mem copied from linux-source, built out of tree
+#   initrd.gz busybox initramfs that loads virtio/9p, mounts the host root and switches to it
+#   gst-registry.bin  a GStreamer registry built on the host for the same plugin files
+# A stamp per step makes a second run a few checks.  Usage: e2e/prepare.sh amd64|arm64
+set -euo pipefail
+arch=${1:-amd64}
+top=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=versions.env
+. "$top/e2e/versions.env"
+abi=$E2E_KERNEL_ABI ver=$E2E_KERNEL_DEBVER series=$E2E_KERNEL_SERIES
+kver="$abi-$arch"
+dir="$top/.cache/e2e/$arch"
+mkdir -p "$dir/debs"
+log="$dir/prepare.log"
+say() { echo "e2e-prepare[$arch]: $*"; }
+stamp_ok() { [ -f "$dir/.stamp-$1" ] && [ "$(cat "$dir/.stamp-$1")" = "$2" ]; }
+stamp() { echo "$2" >"$dir/.stamp-$1"; }
+
+case "$arch" in
+amd64) debarch=amd64 ;;
+arm64) debarch=arm64 ;;
+*) echo "usage: prepare.sh amd64|arm64" >&2; exit 2 ;;
+esac
+
+# 1. Packages. Headers and kbuild are the host's architecture: the modules are built here
+#    (natively for amd64, with the cross compiler for arm64).
+pkgs=("linux-image-$kver:$debarch=$ver" "linux-headers-$kver:$debarch=$ver" "linux-headers-$abi-common=$ver"
+	"linux-kbuild-$series=$ver" "linux-source-$series=$ver")
+want="${pkgs[*]}"
+if ! stamp_ok debs "$want"; then
+	say "downloading ${pkgs[*]}"
+	rm -f "$dir"/debs/*.deb
+	if [ "$debarch" != "$(dpkg --print-architecture)" ]; then
+		# apt-get download of a foreign architecture needs its package index.
+		if ! dpkg --print-foreign-architectures | grep -qx "$debarch"; then
+			dpkg --add-architecture "$debarch"
+		fi
+		apt-get update -q >>"$log" 2>&1
+	fi
+	if ! (cd "$dir/debs" && apt-get download -q "${pkgs[@]}" >>"$log" 2>&1); then
+		apt-get update -q >>"$log" 2>&1 || true
+		if ! (cd "$dir/debs" && apt-get download -q "${pkgs[@]}" >>"$log" 2>&1); then
+			echo "e2e-prepare: cannot download the pinned kernel $kver $ver; the mirror has:" >&2
+			apt-cache madison "linux-image-$arch" >&2 || true
+			echo "pin one of them in e2e/versions.env (see $log)" >&2
+			exit 1
+		fi
+	fi
+	stamp debs "$want"
+fi
+
+# 2. Kernel image and its modules, plus the pieces of the tree the module build needs.
+if ! stamp_ok unpack "$want"; then
+	say "unpacking"
+	rm -rf "$dir/kernel" "$dir/headers" "$dir/src"
+	mkdir -p "$dir/kernel" "$dir/headers" "$dir/src"
+	dpkg -x "$dir"/debs/linux-image-"$kver"_*.deb "$dir/kernel"
+	for d in "$dir"/debs/linux-headers-*.deb "$dir"/debs/linux-kbuild-*.deb; do dpkg -x "$d" "$dir/headers"; done
+	dpkg -x "$dir"/debs/linux-source-*.deb "$dir/src"
+	stamp unpack "$want"
+fi
+
+# 3. vicodec, vimc, vim2m and v4l2-mem2mem out of tree (Debian's kernel does not ship them).
+modsrc="$dir/modsrc"
+if ! stamp_ok modules "$want"; then
+	say "building vicodec vimc vim2m v4l2-mem2mem"
+	rm -rf "$modsrc"
+	mkdir -p "$modsrc"
+	tarball=$(ls "$dir"/src/usr/src/linux-source-"$series".tar.xz)
+	t="linux-source-$series/drivers/media"
+	tar -C "$modsrc" -xJf "$tarball" "$t/v4l2-core/v4l2-mem2mem.c" "$t/test-drivers/vicodec" \
+		"$t/test-drivers/vimc" "$t/test-drivers/vim2m.c"
+	find "$modsrc/linux-source-$series" -name '*.[ch]' -exec mv -t "$modsrc/" {} +
+	rm -rf "$modsrc/linux-source-$series"
+	cat >"$modsrc/Kbuild" <<'KBUILD'
+obj-m += v4l2-mem2mem.o vicodec.o vim2m.o vimc.o
+vicodec-objs := vicodec-core.o codec-fwht.o codec-v4l2-fwht.o
+vimc-y := vimc-core.o vimc-common.o vimc-streamer.o vimc-capture.o vimc-debayer.o vimc-scaler.o vimc-sensor.o vimc-lens.o
+KBUILD
+	hdr="$dir/headers/usr/src/linux-headers-$kver"
+	# The headers' Makefile includes the -common tree by its absolute /usr/src path.
+	sed -i "s#/usr/src/linux-headers-$abi-common#$dir/headers/usr/src/linux-headers-$abi-common#g" "$hdr/Makefile"
+	# kbuild's host tools are a symlink into /usr/lib/linux-kbuild-<series>.
+	ln -sfn "$dir/headers/usr/lib/linux-kbuild-$series/scripts" "$hdr/scripts"
+	ln -sfn "$dir/headers/usr/lib/linux-kbuild-$series/tools" "$hdr/tools" 2>/dev/null || true
+	cross=()
+	if [ "$arch" = arm64 ] && [ "$(uname -m)" != aarch64 ]; then cross=(ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-); fi
+	if ! make -C "$hdr" M="$modsrc" "${cross[@]}" -j"$(nproc)" modules >>"$log" 2>&1; then
+		echo "e2e-prepare: module build failed, see $log" >&2
+		tail -20 "$log" >&2
+		exit 1
+	fi
+	mdir="$dir/kernel/lib/modules/$kver/extra"
+	mkdir -p "$mdir"
+	cp "$modsrc"/*.ko "$mdir/"
+	depmod -b "$dir/kernel" "$kver"
+	stamp modules "$want"
+fi
+
+# 4. The initramfs: static busybox, the virtio/9p modules in load order, and e2e/initrd-init.
+initrd="$dir/initrd.gz"
+initwant="$want $(sha256sum "$top/e2e/initrd-init" | cut -c1-16) $(dpkg-query -W -f='${Version}' busybox-static)"
+if ! stamp_ok initrd "$initwant"; then
+	say "making the initramfs"
+	r="$dir/initrd.tmp"
+	rm -rf "$r"
+	mkdir -p "$r/bin" "$r/lib/modules" "$r/proc" "$r/sys" "$r/dev" "$r/newroot"
+	cp /bin/busybox "$r/bin/busybox"
+	install -m 0755 "$top/e2e/initrd-init" "$r/init"
+	mods=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_mmio 9pnet 9pnet_virtio netfs fscache 9p)
+	kdir="$dir/kernel/lib/modules/$kver"
+	: >"$r/lib/modules/order"
+	for m in "${mods[@]}"; do
+		f=$(find "$kdir/kernel" -name "$m.ko" -print -quit)
+		if [ -z "$f" ]; then
+			grep -q "/$m.ko" "$kdir/modules.builtin" || { echo "e2e-prepare: $m is neither a module nor built in" >&2; exit 1; }
+			continue
+		fi
+		cp "$f" "$r/lib/modules/"
+		echo "$m" >>"$r/lib/modules/order"
+	done
+	(cd "$r" && find . | cpio -o -H newc --quiet | gzip -1) >"$initrd"
+	rm -rf "$r"
+	stamp initrd "$initwant"
+fi
+
+# 5. A GStreamer registry for the host's plugin files: the guest copies it to its tmpfs and only
+#    rescans what differs there (the v4l2 plugin, which depends on /dev/video*), instead of a
+#    full scan that takes 7-28 s under TCG. Rebuilt whenever GStreamer's plugins change.
+if [ "$arch" = "$(dpkg --print-architecture)" ]; then
+	reg="$dir/gst-registry.bin"
+	plugdir=$(pkg-config --variable=pluginsdir gstreamer-1.0 2>/dev/null || echo /usr/lib/x86_64-linux-gnu/gstreamer-1.0)
+	regwant=$(ls -l --time-style=+%s "$plugdir" | sha256sum | cut -c1-16)
+	if ! stamp_ok registry "$regwant" || [ ! -s "$reg" ]; then
+		say "building the GStreamer registry"
+		rm -f "$reg"
+		GST_REGISTRY_1_0="$reg" gst-inspect-1.0 >/dev/null 2>>"$log"
+		stamp registry "$regwant"
+	fi
+fi
+say "ready ($dir)"
