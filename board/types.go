@@ -20,6 +20,19 @@ type Board struct {
 	Family     string   `json:"family"`
 	Model      string   `json:"model"`
 	Compatible []string `json:"compatible,omitempty"`
+	// SoC is the system-on-chip (bcm2711, imx8mp, ...), or the DMI board
+	// name on x86.
+	SoC string `json:"soc,omitempty"`
+	// ExpectedEncoder is the hardware encoder element the board profile
+	// expects; the probe decides what is really there.
+	ExpectedEncoder string `json:"expected_encoder,omitempty"`
+	// CSILanes is how many CSI-2 lanes an HDMI bridge gets on this board.
+	CSILanes int `json:"csi_lanes,omitempty"`
+	// MaxHDMIFPS is the highest 1080p rate an HDMI-to-CSI bridge can
+	// deliver here (Pi 4: 30); the default EDID offers no more.
+	MaxHDMIFPS int `json:"max_hdmi_fps,omitempty"`
+	// Limits are known limits of the board, in words.
+	Limits []string `json:"limits,omitempty"`
 }
 
 // InputKind classifies a video input.
