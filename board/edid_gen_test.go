@@ -45,18 +45,18 @@ func textDesc(tag byte, s string) []byte {
 func buildEDID(maxFPS int) []byte {
 	b := make([]byte, 0, 256)
 	b = append(b, edidHeader...)
-	b = append(b, 0x31, 0xd8) // "LNX": (12<<10)|(14<<5)|24
-	b = append(b, 0x01, 0xcb) // product 0xCB01
-	b = append(b, 0, 0, 0, 0) // serial
-	b = append(b, 1, 34)      // week 1, 2024
-	b = append(b, 1, 3)       // EDID 1.3
-	b = append(b, 0x80)       // digital input
-	b = append(b, 80, 45)     // 80 x 45 cm
-	b = append(b, 120)        // gamma 2.2
-	b = append(b, 0x0e)       // RGB colour, sRGB default, preferred timing is the first DTD
+	b = append(b, 0x31, 0xd8)                                                 // "LNX": (12<<10)|(14<<5)|24
+	b = append(b, 0x01, 0xcb)                                                 // product 0xCB01
+	b = append(b, 0, 0, 0, 0)                                                 // serial
+	b = append(b, 1, 34)                                                      // week 1, 2024
+	b = append(b, 1, 3)                                                       // EDID 1.3
+	b = append(b, 0x80)                                                       // digital input
+	b = append(b, 80, 45)                                                     // 80 x 45 cm
+	b = append(b, 120)                                                        // gamma 2.2
+	b = append(b, 0x0e)                                                       // RGB colour, sRGB default, preferred timing is the first DTD
 	b = append(b, 0xee, 0x91, 0xa3, 0x54, 0x4c, 0x99, 0x26, 0x0f, 0x50, 0x54) // sRGB chromaticity
-	b = append(b, 0x21, 0x08, 0x00) // established: 640x480@60, 800x600@60, 1024x768@60
-	std := []byte{0x81, 0xc0} // 1280x720@60 (16:9)
+	b = append(b, 0x21, 0x08, 0x00)                                           // established: 640x480@60, 800x600@60, 1024x768@60
+	std := []byte{0x81, 0xc0}                                                 // 1280x720@60 (16:9)
 	if maxFPS >= 60 {
 		std = append(std, 0x81, 0x80, 0xd1, 0xc0) // 1280x1024@60 (5:4), 1920x1080@60 (16:9)
 	}
@@ -73,7 +73,7 @@ func buildEDID(maxFPS int) []byte {
 	}
 	b = append(b, textDesc(0xfc, "capbox")...)
 	b = append(b, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0) // dummy descriptor
-	b = append(b, 1, 0)                                                       // one extension, checksum
+	b = append(b, 1, 0)                                                    // one extension, checksum
 
 	ext := []byte{0x02, 0x03, 0, 0xc1} // CEA-861 rev 3, underscan, basic audio, RGB only, 1 native DTD
 	vics := []byte{16, 31, 34, 33, 32, 4, 19, 3, 18, 1}
