@@ -37,7 +37,7 @@ for cfg in "${configs[@]}"; do
 			sym=${line%%=*}
 			sym=${sym#\# }
 			sym=${sym% is not set}
-			now=$(grep -E "^(# )?$sym[= ]" "$out/.config" || echo "(absent)")
+			now=$(grep -E "^(# )?${sym}[= ]" "$out/.config" || echo "(absent)")
 			echo "FAIL $cfg: '$line' became: $now"
 			missing=$((missing + 1))
 		fi
