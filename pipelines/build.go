@@ -503,18 +503,19 @@ func outputSink(o OutputSpec) (Sink, error) {
 	aac := []Element{{Factory: "aacparse"}}
 	switch o.Proto {
 	case ProtoSRT:
-		uri := "srt://" + o.ListenAddr()
+		// The mode goes in the URI: set as a property after the URI, srtsink
+		// keeps the caller's local port (7001) for a listener.
 		mode := "caller"
 		if o.Listener {
 			mode = "listener"
 		}
+		uri := "srt://" + o.ListenAddr() + "?mode=" + mode
 		lat := o.Latency
 		if lat == 0 {
 			lat = defaultSRTLatency
 		}
 		props := []Prop{
 			{Name: "uri", Value: uri, Literal: true},
-			{Name: "mode", Value: mode},
 			{Name: "latency", Value: itoa(int(lat / time.Millisecond))},
 			{Name: "wait-for-connection", Value: "false"},
 			{Name: "sync", Value: "false"},

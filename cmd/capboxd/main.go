@@ -32,6 +32,7 @@ var commands = map[string]command{
 	"pipeline": {"print the pipeline plan the agent would run", pipelineMain},
 	"detect":   {"print what the box has and what it would choose", detectMain},
 	"snapshot": {"copy what detection reads into a folder (a bug-report fixture)", snapshotMain},
+	"check":    {"validate a config file and list every problem", checkMain},
 }
 
 func main() {

@@ -1,0 +1,237 @@
+// C side of the per-buffer path and of boxed-property reads; see capbox.h.
+#include "capbox.h"
+#include <string.h>
+#include <stdlib.h>
+#include <time.h>
+#include <math.h>
+
+// The per-buffer path runs here, in C: pulling a sample, copying buffer
+// metadata (the memory is shared, not copied) and pushing it into each
+// output's appsrc. Going through go-gst's wrappers would allocate Go
+// objects with finalizers per buffer and keep C memory alive until a GC.
+
+// running converts a buffer time to running time in its segment
+// (encoders shift their segment so DTS stays positive).
+static GstClockTime running(const GstSegment *seg, GstClockTime t) {
+	if (!GST_CLOCK_TIME_IS_VALID(t) || seg == NULL || seg->format != GST_FORMAT_TIME) return t;
+	guint64 rt;
+	if (gst_segment_to_running_time_full(seg, GST_FORMAT_TIME, t, &rt) != 1) return GST_CLOCK_TIME_NONE;
+	return rt;
+}
+
+// capbox_pull takes a sample and returns its buffer, with timestamps
+// turned into running time (a writable copy; memory is shared).
+GstBuffer *capbox_pull(GstElement *sink, GstCaps **caps, capbox_buf_info *info) {
+	GstSample *s = gst_app_sink_pull_sample(GST_APP_SINK(sink));
+	if (s == NULL) return NULL;
+	GstBuffer *b = gst_sample_get_buffer(s);
+	GstCaps *c = gst_sample_get_caps(s);
+	const GstSegment *seg = gst_sample_get_segment(s);
+	if (b != NULL) {
+		b = gst_buffer_copy(b);
+		GST_BUFFER_PTS(b) = running(seg, GST_BUFFER_PTS(b));
+		GST_BUFFER_DTS(b) = running(seg, GST_BUFFER_DTS(b));
+	}
+	if (c != NULL) gst_caps_ref(c);
+	gst_sample_unref(s);
+	*caps = c;
+	if (b != NULL) {
+		info->pts = GST_BUFFER_PTS(b);
+		info->dts = GST_BUFFER_DTS(b);
+		info->duration = GST_BUFFER_DURATION(b);
+		info->delta = GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DELTA_UNIT);
+		info->size = gst_buffer_get_size(b);
+	}
+	return b;
+}
+
+// capbox_forward pushes a metadata copy of b into src with its timestamps
+// moved by offset ns (from the front's clock base to the output's).
+GstFlowReturn capbox_forward(GstElement *src, GstBuffer *b, gint64 offset, gboolean discont) {
+	GstBuffer *c = gst_buffer_copy(b);
+	if (GST_BUFFER_PTS_IS_VALID(c)) {
+		gint64 p = (gint64)GST_BUFFER_PTS(c) + offset;
+		if (p < 0) { gst_buffer_unref(c); return GST_FLOW_OK; }
+		GST_BUFFER_PTS(c) = (GstClockTime)p;
+	}
+	if (GST_BUFFER_DTS_IS_VALID(c)) {
+		gint64 d = (gint64)GST_BUFFER_DTS(c) + offset;
+		GST_BUFFER_DTS(c) = d < 0 ? GST_CLOCK_TIME_NONE : (GstClockTime)d;
+	}
+	if (discont) GST_BUFFER_FLAG_SET(c, GST_BUFFER_FLAG_DISCONT);
+	return gst_app_src_push_buffer(GST_APP_SRC(src), c);
+}
+
+guint64 capbox_src_level(GstElement *src) {
+	return gst_app_src_get_current_level_bytes(GST_APP_SRC(src));
+}
+
+void capbox_src_caps(GstElement *src, GstCaps *caps) {
+	gst_app_src_set_caps(GST_APP_SRC(src), caps);
+}
+
+GstFlowReturn capbox_src_eos(GstElement *src) {
+	return gst_app_src_end_of_stream(GST_APP_SRC(src));
+}
+
+gboolean capbox_caps_equal(GstCaps *a, GstCaps *b) {
+	if (a == b) return TRUE;
+	if (a == NULL || b == NULL) return FALSE;
+	return gst_caps_is_equal(a, b);
+}
+
+void capbox_caps_unref(GstCaps *c) { if (c) gst_caps_unref(c); }
+void capbox_buffer_unref(GstBuffer *b) { if (b) gst_buffer_unref(b); }
+GstBuffer *capbox_buffer_ref(GstBuffer *b) { return b ? gst_buffer_ref(b) : NULL; }
+GstCaps *capbox_caps_ref(GstCaps *c) { return c ? gst_caps_ref(c) : NULL; }
+
+char *capbox_caps_string(GstCaps *c) { return c ? gst_caps_to_string(c) : NULL; }
+
+GstClockTime capbox_base_time(GstElement *e) { return gst_element_get_base_time(e); }
+
+void capbox_use_system_clock(GstElement *pipeline) {
+	GstClock *clk = gst_system_clock_obtain();
+	gst_pipeline_use_clock(GST_PIPELINE(pipeline), clk);
+	gst_object_unref(clk);
+}
+
+GstClockTime capbox_clock_now(void) {
+	GstClock *clk = gst_system_clock_obtain();
+	GstClockTime t = gst_clock_get_time(clk);
+	gst_object_unref(clk);
+	return t;
+}
+
+// capbox_request_keyframe asks the encoder upstream of an appsink for a
+// keyframe (with SPS/PPS), so a (re)started output starts quickly.
+gboolean capbox_request_keyframe(GstElement *sink) {
+	GstPad *pad = gst_element_get_static_pad(sink, "sink");
+	if (pad == NULL) return FALSE;
+	GstEvent *ev = gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0);
+	gboolean ok = gst_pad_send_event(pad, ev);
+	gst_object_unref(pad);
+	return ok;
+}
+
+// Byte counters on a pad, updated from the streaming thread.
+
+static GstPadProbeReturn capbox_count_cb(GstPad *pad, GstPadProbeInfo *info, gpointer data) {
+	capbox_counter *c = data;
+	gsize n = 0;
+	if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
+		n = gst_buffer_get_size(GST_PAD_PROBE_INFO_BUFFER(info));
+		__atomic_add_fetch(&c->buffers, 1, __ATOMIC_RELAXED);
+	} else if (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
+		GstBufferList *l = GST_PAD_PROBE_INFO_BUFFER_LIST(info);
+		n = gst_buffer_list_calculate_size(l);
+		__atomic_add_fetch(&c->buffers, (gint64)gst_buffer_list_length(l), __ATOMIC_RELAXED);
+	}
+	__atomic_add_fetch(&c->bytes, (gint64)n, __ATOMIC_RELAXED);
+	return GST_PAD_PROBE_OK;
+}
+
+capbox_counter *capbox_count_pad(GstElement *e, const char *padname) {
+	GstPad *pad = gst_element_get_static_pad(e, padname);
+	if (pad == NULL) return NULL;
+	capbox_counter *c = g_new0(capbox_counter, 1);
+	gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST, capbox_count_cb, c, g_free);
+	gst_object_unref(pad);
+	return c;
+}
+
+gint64 capbox_counter_bytes(capbox_counter *c) { return __atomic_load_n(&c->bytes, __ATOMIC_RELAXED); }
+gint64 capbox_counter_buffers(capbox_counter *c) { return __atomic_load_n(&c->buffers, __ATOMIC_RELAXED); }
+
+// splitmuxsink file names: <dir>/capbox-<UTC start>-<fragment>.<ext>.
+typedef struct { char *dir; char *ext; } capbox_rec_naming;
+
+static gchar *capbox_format_location(GstElement *splitmux, guint fragment_id, GstSample *first, gpointer data) {
+	capbox_rec_naming *n = data;
+	char stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+	return g_strdup_printf("%s/capbox-%s-%05u.%s", n->dir, stamp, fragment_id, n->ext);
+}
+
+static void capbox_rec_naming_free(gpointer data, GClosure *closure) {
+	capbox_rec_naming *n = data;
+	g_free(n->dir);
+	g_free(n->ext);
+	g_free(n);
+}
+
+void capbox_name_segments(GstElement *splitmux, const char *dir, const char *ext) {
+	capbox_rec_naming *n = g_new0(capbox_rec_naming, 1);
+	n->dir = g_strdup(dir);
+	n->ext = g_strdup(ext);
+	g_signal_connect_data(splitmux, "format-location-full", G_CALLBACK(capbox_format_location), n,
+		capbox_rec_naming_free, 0);
+}
+
+// capbox_level reads a level message: the loudest channel's peak and RMS
+// in dBFS. Returns FALSE for other messages.
+gboolean capbox_level(GstMessage *m, double *peak, double *rms) {
+	const GstStructure *s = gst_message_get_structure(m);
+	if (s == NULL || !gst_structure_has_name(s, "level")) return FALSE;
+	const GValue *pv = gst_structure_get_value(s, "peak");
+	const GValue *rv = gst_structure_get_value(s, "rms");
+	if (pv == NULL || rv == NULL) return FALSE;
+	*peak = -INFINITY; *rms = -INFINITY;
+G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+	GValueArray *pa = g_value_get_boxed(pv), *ra = g_value_get_boxed(rv);
+	for (guint i = 0; pa && i < pa->n_values; i++) {
+		double v = g_value_get_double(g_value_array_get_nth(pa, i));
+		if (v > *peak) *peak = v;
+	}
+	for (guint i = 0; ra && i < ra->n_values; i++) {
+		double v = g_value_get_double(g_value_array_get_nth(ra, i));
+		if (v > *rms) *rms = v;
+	}
+G_GNUC_END_IGNORE_DEPRECATIONS
+	return TRUE;
+}
+
+// SRT statistics, copied out of the boxed GstStructure and freed here: go-gst's
+// GetProperty on a boxed structure hands Go freed memory (TOOLCHAIN.md).
+
+static void capbox_srt_one(const GstStructure *s, capbox_srt_stats *out) {
+	gint64 v; double d; gint i;
+	if (gst_structure_get_int64(s, "bytes-sent", &v)) out->bytes_sent += v;
+	if (gst_structure_get_int64(s, "packets-sent", &v)) out->pkts_sent += v;
+	else if (gst_structure_get_int(s, "packets-sent", &i)) out->pkts_sent += i;
+	if (gst_structure_get_int(s, "packets-sent-lost", &i)) out->pkts_lost += i;
+	else if (gst_structure_get_int64(s, "packets-sent-lost", &v)) out->pkts_lost += v;
+	if (gst_structure_get_double(s, "rtt-ms", &d) && d > out->rtt_ms) out->rtt_ms = d;
+	out->callers++;
+}
+
+gboolean capbox_srt_stats_get(GstElement *sink, capbox_srt_stats *out) {
+	GstStructure *s = NULL;
+	memset(out, 0, sizeof *out);
+	g_object_get(sink, "stats", &s, NULL);
+	if (s == NULL) return FALSE;
+	const GValue *callers = gst_structure_get_value(s, "callers");
+G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+	if (callers != NULL && G_VALUE_HOLDS(callers, g_value_array_get_type())) {
+		GValueArray *a = g_value_get_boxed(callers);
+		for (guint i = 0; a && i < a->n_values; i++) {
+			const GValue *v = g_value_array_get_nth(a, i);
+			if (G_VALUE_HOLDS(v, GST_TYPE_STRUCTURE)) capbox_srt_one(gst_value_get_structure(v), out);
+		}
+	} else {
+		capbox_srt_one(s, out);
+	}
+G_GNUC_END_IGNORE_DEPRECATIONS
+	gst_structure_free(s);
+	return TRUE;
+}
+
+// capbox_link_pads links src's pad to sink's pad; a request template name
+// (sink_%d, audio_%u) asks the muxer for a new pad.
+gboolean capbox_link_pads(GstElement *src, const char *srcpad, GstElement *sink, const char *sinkpad) {
+	return gst_element_link_pads(src, srcpad, sink, sinkpad);
+}
+
+GstClockTime capbox_buf_pts(GstBuffer *b) { return GST_BUFFER_PTS_IS_VALID(b) ? GST_BUFFER_PTS(b) : 0; }

@@ -1,0 +1,994 @@
+package gst
+
+/*
+#include "capbox.h"
+*/
+import "C"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"capbox/internal/backoff"
+	"capbox/pipelines"
+)
+
+// Options tune the runtime; zero values take the defaults.
+type Options struct {
+	Logger *slog.Logger
+	// OutputRetryMin/Max bound an output's reconnect backoff. The cap is
+	// low so an output is back within about a second of its server.
+	OutputRetryMin, OutputRetryMax time.Duration
+	// FrontRetryMin/Max bound restarts of a failed video or audio source.
+	FrontRetryMin, FrontRetryMax time.Duration
+	// EOSTimeout bounds the clean stop (recorder closing its segment).
+	EOSTimeout time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.OutputRetryMin == 0 {
+		o.OutputRetryMin = 200 * time.Millisecond
+	}
+	if o.OutputRetryMax == 0 {
+		o.OutputRetryMax = time.Second
+	}
+	if o.FrontRetryMin == 0 {
+		o.FrontRetryMin = 500 * time.Millisecond
+	}
+	if o.FrontRetryMax == 0 {
+		o.FrontRetryMax = 10 * time.Second
+	}
+	if o.EOSTimeout == 0 {
+		o.EOSTimeout = 5 * time.Second
+	}
+}
+
+// ErrUnknownOutput names an output that is not configured.
+var ErrUnknownOutput = errors.New("no such output")
+
+// Engine runs a plan: fronts, the hub and every sink, each restarted on
+// its own when it fails. All state is owned by the Run loop; the methods
+// post work to it.
+type Engine struct {
+	opt    Options
+	log    *slog.Logger
+	plan   pipelines.Plan
+	hub    *hub
+	cmds   chan func()
+	events chan pipelines.Event
+	// stopped is closed when Run has returned; posts after it are dropped.
+	stopped chan struct{}
+
+	// Owned by the Run loop.
+	live, slate, audio, silence *front
+	slateWanted                 bool
+	liveRetry                   *backoff.Backoff
+	liveFailed                  bool
+	audioRetry                  *backoff.Backoff
+	outputs                     map[string]*outputRun
+	order                       []string
+	recorder                    *outputRun
+	timers                      map[string]*time.Timer
+
+	statsMu sync.Mutex
+	stats   pipelines.Stats
+	// lastLoud is when the audio was last above the silence threshold.
+	lastLoud time.Time
+}
+
+// outputRun is one output's (or the recorder's) life.
+type outputRun struct {
+	plan     pipelines.Sink
+	spec     pipelines.OutputSpec
+	rec      *pipelines.RecorderPlan
+	sink     *sinkPipe
+	enabled  bool
+	retry    *backoff.Backoff
+	st       pipelines.OutputStats
+	lastByte uint64
+	lastTick time.Time
+	failing  bool
+}
+
+// New makes an engine for a plan; Run starts it.
+func New(plan pipelines.Plan, opt Options) *Engine {
+	opt.defaults()
+	Init()
+	e := &Engine{
+		opt: opt, log: opt.Logger, plan: plan,
+		cmds: make(chan func(), 16), events: make(chan pipelines.Event, 256),
+		stopped: make(chan struct{}),
+		outputs: map[string]*outputRun{}, timers: map[string]*time.Timer{},
+		liveRetry:  backoff.New(opt.FrontRetryMin, opt.FrontRetryMax),
+		audioRetry: backoff.New(opt.FrontRetryMin, opt.FrontRetryMax),
+	}
+	e.hub = newHub(func(track string, old, now *front) {
+		// Called on a streaming thread: hand over to the loop, never block.
+		go e.post(func() { e.onSwitched(track, old, now) })
+	})
+	e.stats.Encoder = plan.Encoder
+	return e
+}
+
+// Events delivers what happened; a slow reader loses the oldest.
+func (e *Engine) Events() <-chan pipelines.Event { return e.events }
+
+func (e *Engine) emit(kind pipelines.EventKind, part, msg string) {
+	ev := pipelines.Event{Kind: kind, Part: part, Msg: msg, At: time.Now()}
+	for {
+		select {
+		case e.events <- ev:
+			return
+		default:
+			select {
+			case <-e.events:
+			default:
+			}
+		}
+	}
+}
+
+func (e *Engine) post(f func()) {
+	select {
+	case e.cmds <- f:
+	case <-e.stopped:
+	}
+}
+
+// do runs f on the loop and waits for its error.
+func (e *Engine) do(ctx context.Context, f func() error) error {
+	errc := make(chan error, 1)
+	select {
+	case e.cmds <- func() { errc <- f() }:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-e.stopped:
+		return ErrStopped
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Run starts everything and keeps it running until ctx ends; then it
+// stops cleanly (the last segment is closed) and returns nil.
+func (e *Engine) Run(ctx context.Context) error {
+	defer close(e.stopped)
+	defer e.hub.close()
+	e.startAudio()
+	for _, o := range e.plan.Outputs {
+		e.addOutput(o)
+	}
+	if e.plan.Recorder != nil {
+		e.setRecorder(e.plan.Recorder, true)
+	}
+	e.startVideo()
+
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			e.shutdown()
+			return nil
+		case f := <-e.cmds:
+			f()
+		case <-tick.C:
+			e.tick()
+		}
+	}
+}
+
+func (e *Engine) shutdown() {
+	for _, t := range e.timers {
+		t.Stop()
+	}
+	var wg sync.WaitGroup
+	runs := e.runs()
+	for _, r := range runs {
+		if r.sink == nil {
+			continue
+		}
+		e.hub.removeSink(r.sink)
+		wg.Add(1)
+		go func(s *sinkPipe) {
+			defer wg.Done()
+			if err := s.finish(e.opt.EOSTimeout); err != nil {
+				e.log.Warn("output did not end cleanly", "output", s.name, "err", err)
+			}
+		}(r.sink)
+		r.sink = nil
+	}
+	wg.Wait()
+	for _, f := range []*front{e.live, e.slate, e.audio, e.silence} {
+		if f != nil {
+			e.hub.detach(f)
+			f.stop()
+		}
+	}
+	e.live, e.slate, e.audio, e.silence = nil, nil, nil, nil
+	// Drain posts from streaming threads so their goroutines end.
+	for {
+		select {
+		case <-e.cmds:
+		default:
+			return
+		}
+	}
+}
+
+func (e *Engine) runs() []*outputRun {
+	var rs []*outputRun
+	for _, n := range e.order {
+		rs = append(rs, e.outputs[n])
+	}
+	if e.recorder != nil {
+		rs = append(rs, e.recorder)
+	}
+	return rs
+}
+
+// ---- video ---------------------------------------------------------------
+
+// startVideo brings up what the video track should carry now.
+func (e *Engine) startVideo() {
+	wantLive := !e.slateWanted && e.plan.Video.Kind != pipelines.SourceSlate
+	if wantLive && e.live == nil && !e.liveFailed {
+		f, err := e.startFront("video", e.plan.Video)
+		if err != nil {
+			e.videoFailed(err)
+		} else {
+			e.live = f
+		}
+	}
+	needSlate := !wantLive || e.liveFailed
+	if needSlate && e.slate == nil && e.plan.Slate != nil {
+		f, err := e.startFront("video", *e.plan.Slate)
+		if err != nil {
+			e.log.Error("slate failed to start", "err", err)
+			e.emit(pipelines.EventVideoFailed, "slate", err.Error())
+		} else {
+			e.slate = f
+			e.emit(pipelines.EventSlateOn, "slate", "")
+		}
+	}
+	if !needSlate && e.live != nil {
+		e.hub.setPending(e.live)
+	} else if e.slate != nil {
+		e.hub.setPending(e.slate)
+	}
+}
+
+func (e *Engine) startFront(trackName string, plan pipelines.Front) (*front, error) {
+	f, err := newFront(trackName, plan, e.hub.onSample)
+	if err != nil {
+		return nil, err
+	}
+	e.hub.setPending(f)
+	if err := f.start(); err != nil {
+		e.hub.detach(f)
+		f.stop()
+		return nil, err
+	}
+	go e.watchFront(f)
+	return f, nil
+}
+
+// watchFront forwards a front's bus to the loop until it stops.
+func (e *Engine) watchFront(f *front) {
+	for {
+		select {
+		case m := <-f.pipe.msgs:
+			if m.err == nil && !m.eos && m.level == nil {
+				continue
+			}
+			e.post(func() { e.onFrontMsg(f, m) })
+		case <-f.pipe.done:
+			return
+		}
+	}
+}
+
+func (e *Engine) onFrontMsg(f *front, m busMsg) {
+	if m.level != nil {
+		e.onLevel(*m.level)
+		return
+	}
+	err := m.err
+	if m.eos {
+		err = errors.New("source ended")
+	}
+	switch f {
+	case e.live:
+		e.hub.detach(f)
+		f.stop()
+		e.live = nil
+		e.videoFailed(err)
+		e.startVideo()
+	case e.slate:
+		e.hub.detach(f)
+		f.stop()
+		e.slate = nil
+		e.emit(pipelines.EventVideoFailed, "slate", err.Error())
+		e.later("slate", e.liveRetry.Next(), e.startVideo)
+	case e.audio, e.silence:
+		e.audioFailed(f, err)
+	}
+}
+
+func (e *Engine) videoFailed(err error) {
+	if !e.liveFailed {
+		e.log.Warn("video source failed", "err", err)
+	}
+	e.liveFailed = true
+	e.emit(pipelines.EventVideoFailed, "video", err.Error())
+	e.later("video", e.liveRetry.Next(), func() {
+		e.liveFailed = false
+		e.startVideo()
+	})
+}
+
+// onSwitched runs when a front took over its track.
+func (e *Engine) onSwitched(trackName string, old, now *front) {
+	if trackName == "audio" {
+		if now == e.audio && e.silence != nil {
+			e.silence.stop()
+			e.silence = nil
+		}
+		return
+	}
+	switch now {
+	case e.live:
+		e.liveRetry.Reset()
+		if e.liveFailed {
+			e.liveFailed = false
+		}
+		e.emit(pipelines.EventVideoStarted, "video", "")
+		if e.slate != nil {
+			e.slate.stop()
+			e.slate = nil
+			e.emit(pipelines.EventSlateOff, "slate", "")
+		}
+	case e.slate:
+		if e.live != nil && e.slateWanted {
+			e.live.stop()
+			e.live = nil
+		}
+	}
+	_ = old
+}
+
+// SetSlate shows the slate (true: the input has no signal) or the live
+// picture again.
+func (e *Engine) SetSlate(ctx context.Context, on bool) error {
+	return e.do(ctx, func() error {
+		if e.slateWanted == on {
+			return nil
+		}
+		e.slateWanted = on
+		if !on {
+			e.liveFailed = false
+			e.liveRetry.Reset()
+			e.cancelTimer("video")
+		}
+		e.startVideo()
+		return nil
+	})
+}
+
+// ReplaceVideo swaps the live video front (a new rung, a new resolution);
+// outputs and the recording keep running.
+func (e *Engine) ReplaceVideo(ctx context.Context, f pipelines.Front, enc pipelines.EncoderInfo, slate *pipelines.Front) error {
+	return e.do(ctx, func() error {
+		e.plan.Video, e.plan.Encoder = f, enc
+		if slate != nil {
+			e.plan.Slate = slate
+		}
+		e.statsMu.Lock()
+		e.stats.Encoder = enc
+		e.statsMu.Unlock()
+		old := e.live
+		e.live, e.liveFailed = nil, false
+		e.cancelTimer("video")
+		if old != nil && !e.slateWanted {
+			// Start the new front first; the hub switches at its first
+			// keyframe and the old one is stopped then.
+			e.startVideo()
+			if e.live == nil {
+				e.hub.detach(old)
+				old.stop()
+			} else {
+				go func() {
+					select {
+					case <-e.live.first:
+					case <-time.After(5 * time.Second):
+					}
+					e.post(func() { e.hub.detach(old); old.stop() })
+				}()
+			}
+			return nil
+		}
+		if old != nil {
+			e.hub.detach(old)
+			old.stop()
+		}
+		e.startVideo()
+		return nil
+	})
+}
+
+// ---- audio ---------------------------------------------------------------
+
+func (e *Engine) startAudio() {
+	if e.audio != nil {
+		return
+	}
+	f, err := e.startFront("audio", e.plan.Audio)
+	if err != nil {
+		e.audioFailed(nil, err)
+		return
+	}
+	e.audio = f
+	e.statsMu.Lock()
+	e.stats.Audio.Kind, e.stats.Audio.Device = e.plan.Audio.Kind, e.plan.Audio.Device
+	e.statsMu.Unlock()
+}
+
+// audioFailed keeps the audio track alive with silence (many services
+// drop a stream without audio) and retries the real source.
+func (e *Engine) audioFailed(f *front, err error) {
+	e.emit(pipelines.EventAudioFailed, "audio", err.Error())
+	if f != nil {
+		e.hub.detach(f)
+		f.stop()
+		if f == e.audio {
+			e.audio = nil
+		} else {
+			e.silence = nil
+		}
+	}
+	if e.silence == nil && e.plan.Audio.Kind != pipelines.SourceSilence {
+		sil := silenceFront(e.plan.Audio)
+		if s, err2 := e.startFront("audio", sil); err2 == nil {
+			e.silence = s
+		} else {
+			e.log.Error("silent audio failed to start", "err", err2)
+		}
+	}
+	e.log.Warn("audio source failed", "err", err)
+	e.later("audio", e.audioRetry.Next(), e.startAudio)
+}
+
+// silenceFront replaces the audio source with digital silence, same encode.
+func silenceFront(a pipelines.Front) pipelines.Front {
+	chain := append([]pipelines.Element{{Factory: "audiotestsrc", Props: []pipelines.Prop{
+		{Name: "is-live", Value: "true"}, {Name: "wave", Value: "silence"},
+	}}}, a.Chain[1:]...)
+	return pipelines.Front{Kind: pipelines.SourceSilence, Chain: chain}
+}
+
+func (e *Engine) onLevel(l levelReading) {
+	e.statsMu.Lock()
+	defer e.statsMu.Unlock()
+	a := &e.stats.Audio
+	a.PeakDBFS, a.RMSDBFS = clampDB(l.peak), clampDB(l.rms)
+	now := time.Now()
+	if e.lastLoud.IsZero() || a.RMSDBFS > pipelines.SilenceDBFS {
+		e.lastLoud = now
+	}
+	a.Silent = now.Sub(e.lastLoud) >= pipelines.SilenceFor
+}
+
+func clampDB(v float64) float64 {
+	if math.IsInf(v, 0) || math.IsNaN(v) || v < -200 {
+		return -200
+	}
+	return math.Round(v*10) / 10
+}
+
+// ---- outputs -------------------------------------------------------------
+
+// congestionLimit is how much may queue for one output: two seconds of
+// stream at the configured bitrate, at least 1 MiB.
+func (e *Engine) congestionLimit() uint64 {
+	kbps := e.plan.Encoder.BitrateKbps + pipelines.AudioBitrate/1000
+	return max(uint64(kbps)*1000/8*2, 1<<20)
+}
+
+func (e *Engine) addOutput(o pipelines.OutputPlan) {
+	r := &outputRun{plan: o.Sink, spec: o.Spec, enabled: o.Spec.Enabled,
+		retry: backoff.New(e.opt.OutputRetryMin, e.opt.OutputRetryMax)}
+	r.st = pipelines.OutputStats{Name: o.Spec.Name, Proto: o.Spec.Proto, URL: o.Spec.URL, State: pipelines.OutputDisabled, Since: time.Now()}
+	e.outputs[o.Spec.Name] = r
+	e.order = append(e.order, o.Spec.Name)
+	if r.enabled {
+		e.startRun(r)
+	}
+}
+
+func (e *Engine) startRun(r *outputRun) {
+	if r.sink != nil {
+		return
+	}
+	recDir, recExt := "", ""
+	if r.rec != nil {
+		recDir, recExt = r.rec.Dir, segmentExt(r.rec.Format)
+	}
+	e.setState(r, pipelines.OutputConnecting, "")
+	s, err := newSink(r.plan, e.congestionLimit(), recDir, recExt)
+	if err == nil {
+		err = s.start()
+		if err != nil {
+			s.stop()
+		}
+	}
+	if err != nil {
+		e.runFailed(r, err)
+		return
+	}
+	r.sink = s
+	r.lastByte, r.lastTick = 0, time.Now()
+	e.hub.addSink(s)
+	go e.watchSink(r, s)
+	if r.rec != nil {
+		e.setState(r, pipelines.OutputUp, "")
+	}
+}
+
+func (e *Engine) watchSink(r *outputRun, s *sinkPipe) {
+	for {
+		select {
+		case m := <-s.pipe.msgs:
+			e.post(func() { e.onSinkMsg(r, s, m) })
+		case <-s.unwatched:
+			return
+		case <-s.pipe.done:
+			return
+		}
+	}
+}
+
+func (e *Engine) onSinkMsg(r *outputRun, s *sinkPipe, m busMsg) {
+	if r.sink != s {
+		return // an old instance
+	}
+	switch {
+	case m.fragment != "" && m.opened:
+		e.statsMu.Lock()
+		e.stats.Recorder.File = m.fragment
+		e.stats.Recorder.Segments++
+		e.statsMu.Unlock()
+		e.emit(pipelines.EventSegment, "recorder", filepath.Base(m.fragment))
+		e.keepFree()
+	case m.err != nil || m.eos:
+		err := m.err
+		if err == nil {
+			err = errors.New("ended")
+		}
+		e.hub.removeSink(s)
+		s.stop()
+		r.sink = nil
+		e.runFailed(r, err)
+	}
+}
+
+func (e *Engine) runFailed(r *outputRun, err error) {
+	name := r.st.Name
+	if r.rec != nil {
+		name = "recorder"
+	}
+	if !r.failing {
+		e.log.Warn("output down", "output", name, "err", err)
+		if r.rec != nil {
+			e.emit(pipelines.EventRecorderError, name, err.Error())
+		} else {
+			e.emit(pipelines.EventOutputDown, name, err.Error())
+		}
+	}
+	r.failing = true
+	r.st.Reconnects++
+	e.setState(r, pipelines.OutputDown, err.Error())
+	e.later("out:"+name, r.retry.Next(), func() {
+		if r.enabled && (e.outputs[name] == r || e.recorder == r) {
+			e.startRun(r)
+		}
+	})
+}
+
+func (e *Engine) setState(r *outputRun, st pipelines.OutputState, lastErr string) {
+	if r.st.State != st {
+		r.st.State, r.st.Since = st, time.Now()
+	}
+	if lastErr != "" {
+		r.st.LastError = lastErr
+	}
+	if st == pipelines.OutputUp && r.failing {
+		r.failing = false
+		r.retry.Reset()
+		name := r.st.Name
+		if r.rec == nil {
+			e.log.Info("output up", "output", name)
+			e.emit(pipelines.EventOutputUp, name, "")
+		}
+	} else if st == pipelines.OutputUp && r.rec == nil && r.st.Reconnects == 0 && r.st.Bytes == 0 {
+		e.emit(pipelines.EventOutputUp, r.st.Name, "")
+	}
+}
+
+func (e *Engine) stopRun(r *outputRun) {
+	e.cancelTimer("out:" + r.st.Name)
+	if r.sink != nil {
+		e.hub.removeSink(r.sink)
+		if err := r.sink.finish(e.opt.EOSTimeout); err != nil {
+			e.log.Warn("output did not end cleanly", "output", r.st.Name, "err", err)
+		}
+		r.sink = nil
+	}
+}
+
+func (e *Engine) output(name string) (*outputRun, error) {
+	r, ok := e.outputs[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownOutput, name)
+	}
+	return r, nil
+}
+
+// RestartOutput tears an output down and starts it again.
+func (e *Engine) RestartOutput(ctx context.Context, name string) error {
+	return e.do(ctx, func() error {
+		r, err := e.output(name)
+		if err != nil {
+			return err
+		}
+		e.stopRun(r)
+		r.enabled = true
+		r.retry.Reset()
+		e.startRun(r)
+		return nil
+	})
+}
+
+// StartOutput enables an output.
+func (e *Engine) StartOutput(ctx context.Context, name string) error {
+	return e.do(ctx, func() error {
+		r, err := e.output(name)
+		if err != nil {
+			return err
+		}
+		r.enabled = true
+		e.startRun(r)
+		return nil
+	})
+}
+
+// StopOutput disables an output until started again.
+func (e *Engine) StopOutput(ctx context.Context, name string) error {
+	return e.do(ctx, func() error {
+		r, err := e.output(name)
+		if err != nil {
+			return err
+		}
+		r.enabled = false
+		e.stopRun(r)
+		e.setState(r, pipelines.OutputDisabled, "")
+		return nil
+	})
+}
+
+// SetOutputs applies a new output list: unchanged outputs keep running,
+// changed ones restart, removed ones stop, new ones start.
+func (e *Engine) SetOutputs(ctx context.Context, outs []pipelines.OutputPlan) error {
+	return e.do(ctx, func() error {
+		keep := map[string]bool{}
+		var order []string
+		for _, o := range outs {
+			keep[o.Spec.Name] = true
+			order = append(order, o.Spec.Name)
+			if r, ok := e.outputs[o.Spec.Name]; ok {
+				if reflect.DeepEqual(r.plan, o.Sink) && reflect.DeepEqual(r.spec, o.Spec) {
+					continue
+				}
+				e.stopRun(r)
+				delete(e.outputs, o.Spec.Name)
+			}
+			e.addOutput(o)
+		}
+		for name, r := range e.outputs {
+			if !keep[name] {
+				e.stopRun(r)
+				delete(e.outputs, name)
+			}
+		}
+		e.order = order
+		e.plan.Outputs = outs
+		return nil
+	})
+}
+
+// ---- recorder ------------------------------------------------------------
+
+func (e *Engine) setRecorder(p *pipelines.RecorderPlan, enabled bool) {
+	r := &outputRun{plan: p.Sink, rec: p, enabled: enabled,
+		retry: backoff.New(e.opt.FrontRetryMin, e.opt.FrontRetryMax)}
+	r.st = pipelines.OutputStats{Name: "recorder", State: pipelines.OutputDisabled, Since: time.Now()}
+	e.recorder = r
+	e.statsMu.Lock()
+	e.stats.Recorder.Enabled, e.stats.Recorder.Dir = true, p.Dir
+	e.statsMu.Unlock()
+	if enabled {
+		e.startRun(r)
+	}
+}
+
+// SetRecorder applies a new recorder plan (nil: no recording); an
+// unchanged plan keeps recording.
+func (e *Engine) SetRecorder(ctx context.Context, p *pipelines.RecorderPlan) error {
+	return e.do(ctx, func() error {
+		if e.recorder != nil && p != nil && reflect.DeepEqual(*e.recorder.rec, *p) {
+			return nil
+		}
+		if e.recorder != nil {
+			e.stopRun(e.recorder)
+			e.recorder = nil
+		}
+		e.plan.Recorder = p
+		if p != nil {
+			e.setRecorder(p, true)
+		} else {
+			e.statsMu.Lock()
+			e.stats.Recorder = pipelines.RecorderStats{}
+			e.statsMu.Unlock()
+		}
+		return nil
+	})
+}
+
+// StartRecording starts the configured recorder.
+func (e *Engine) StartRecording(ctx context.Context) error {
+	return e.do(ctx, func() error {
+		if e.recorder == nil {
+			return errors.New("recording is not configured")
+		}
+		e.recorder.enabled = true
+		e.startRun(e.recorder)
+		return nil
+	})
+}
+
+// StopRecording closes the current segment and stops recording.
+func (e *Engine) StopRecording(ctx context.Context) error {
+	return e.do(ctx, func() error {
+		if e.recorder == nil {
+			return errors.New("recording is not configured")
+		}
+		e.recorder.enabled = false
+		e.stopRun(e.recorder)
+		e.setState(e.recorder, pipelines.OutputDisabled, "")
+		return nil
+	})
+}
+
+// keepFree deletes the oldest segments while the recording's file system
+// has less free space than keep_free; the open segment is never deleted.
+func (e *Engine) keepFree() {
+	r := e.recorder
+	if r == nil || r.rec == nil {
+		return
+	}
+	free, err := freeBytes(r.rec.Dir)
+	if err != nil {
+		return
+	}
+	e.statsMu.Lock()
+	current := e.stats.Recorder.File
+	e.stats.Recorder.FreeBytes = free
+	e.statsMu.Unlock()
+	if r.rec.KeepFree <= 0 || free >= uint64(r.rec.KeepFree) {
+		return
+	}
+	files, err := recordingFiles(r.rec.Dir, segmentExt(r.rec.Format))
+	if err != nil {
+		return
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		if free >= uint64(r.rec.KeepFree) || f == current {
+			break
+		}
+		if err := os.Remove(f); err != nil {
+			e.log.Warn("cannot delete old segment", "file", f, "err", err)
+			return
+		}
+		e.emit(pipelines.EventSegmentDelete, "recorder", filepath.Base(f))
+		e.statsMu.Lock()
+		e.stats.Recorder.Deleted++
+		e.statsMu.Unlock()
+		if free, err = freeBytes(r.rec.Dir); err != nil {
+			return
+		}
+	}
+}
+
+// freeBytes is what an unprivileged writer may still use (statfs f_bavail).
+func freeBytes(dir string) (uint64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return st.Bavail * uint64(st.Bsize), nil
+}
+
+// ---- timers and stats ----------------------------------------------------
+
+// later runs f on the loop after d; a newer timer of the same key replaces it.
+func (e *Engine) later(key string, d time.Duration, f func()) {
+	e.cancelTimer(key)
+	var t *time.Timer
+	t = time.AfterFunc(d, func() {
+		e.post(func() {
+			if e.timers[key] == t {
+				delete(e.timers, key)
+				f()
+			}
+		})
+	})
+	e.timers[key] = t
+}
+
+func (e *Engine) cancelTimer(key string) {
+	if t, ok := e.timers[key]; ok {
+		t.Stop()
+		delete(e.timers, key)
+	}
+}
+
+func (e *Engine) tick() {
+	now := time.Now()
+	for _, r := range e.runs() {
+		if r.sink == nil {
+			continue
+		}
+		if r.rec != nil {
+			continue
+		}
+		b := r.sink.bytes()
+		if dt := now.Sub(r.lastTick).Seconds(); dt > 0 {
+			r.st.BitrateKbps = int(float64(b-r.lastByte) * 8 / 1000 / dt)
+		}
+		r.st.Bytes += b - r.lastByte
+		r.lastByte, r.lastTick = b, now
+		r.st.Dropped = e.hub.dropped(r.sink)
+		if rtt, loss, ok := r.sink.srtStats(); ok {
+			r.st.RTTms, r.st.LossPct = rtt, math.Round(loss*100)/100
+		}
+		if r.st.State == pipelines.OutputConnecting && b > 0 {
+			e.setState(r, pipelines.OutputUp, "")
+		}
+	}
+	if now.Second()%10 == 0 {
+		e.keepFree()
+	}
+}
+
+// Stats is a snapshot of the running pipeline.
+func (e *Engine) Stats() pipelines.Stats {
+	var outs []pipelines.OutputStats
+	var rec pipelines.OutputStats
+	recRunning := false
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = e.do(ctx, func() error {
+		for _, n := range e.order {
+			outs = append(outs, e.outputs[n].st)
+		}
+		if e.recorder != nil {
+			rec = e.recorder.st
+			recRunning = e.recorder.sink != nil
+		}
+		return nil
+	})
+	e.statsMu.Lock()
+	s := e.stats
+	e.statsMu.Unlock()
+	s.Outputs = outs
+	s.Recorder.Recording = recRunning
+	if rec.LastError != "" {
+		s.Recorder.LastError = rec.LastError
+	}
+	frames, bytes, last, active := e.hub.trackStats("video")
+	s.Video.Frames, s.Video.Bytes, s.Video.LastFrame = frames, bytes, last
+	if active != nil {
+		s.Video.Kind, s.Video.Device = active.plan.Kind, active.plan.Device
+		s.Video.Width, s.Video.Height, s.Video.FPS = active.plan.Width, active.plan.Height, active.plan.FPS
+		s.Video.Running = true
+		s.Slate = active.plan.Kind == pipelines.SourceSlate
+	}
+	aframes, _, alast, aactive := e.hub.trackStats("audio")
+	s.Audio.Frames, s.Audio.LastFrame = aframes, alast
+	if aactive != nil {
+		s.Audio.Kind, s.Audio.Device = aactive.plan.Kind, aactive.plan.Device
+	}
+	if s.Recorder.Dir != "" {
+		if b, err := dirBytes(s.Recorder.Dir); err == nil {
+			s.Recorder.Bytes = b
+		}
+	}
+	return s
+}
+
+func dirBytes(dir string) (uint64, error) {
+	files, err := filepath.Glob(filepath.Join(dir, pipelines.RecordingPrefix+"*"))
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil {
+			n += uint64(st.Size())
+		}
+	}
+	return n, nil
+}
+
+// Trial runs a video front alone until the first encoded buffers arrive
+// (the ladder's check that a rung really works), then stops it. It
+// returns how long the first buffer took.
+func Trial(ctx context.Context, f pipelines.Front, timeout time.Duration) (time.Duration, error) {
+	const want = 3
+	got := make(chan struct{}, want)
+	fr, err := newFront("video", f, func(fr *front) {
+		buf, caps, _ := fr.pull()
+		C.capbox_buffer_unref(buf)
+		C.capbox_caps_unref(caps)
+		select {
+		case got <- struct{}{}:
+		default:
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	defer fr.stop()
+	start := time.Now()
+	if err := fr.start(); err != nil {
+		return 0, err
+	}
+	var first time.Duration
+	deadline := time.After(timeout)
+	for i := 0; i < want; i++ {
+		select {
+		case <-got:
+			if i == 0 {
+				first = time.Since(start)
+			}
+		case m := <-fr.pipe.msgs:
+			if m.err != nil {
+				return 0, m.err
+			}
+			i--
+		case <-deadline:
+			return 0, fmt.Errorf("no encoded video within %s", timeout)
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	return first, nil
+}

@@ -1,0 +1,101 @@
+package gst
+
+/*
+#include "capbox.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-gst/go-gst/gst"
+	"github.com/go-gst/go-gst/gst/app"
+
+	"capbox/pipelines"
+)
+
+// front is one encoding pipeline (live video, slate or audio) ending in an
+// appsink whose samples the hub forwards.
+type front struct {
+	track string // "video" or "audio"
+	plan  pipelines.Front
+	pipe  *pipe
+	sink  *C.GstElement
+	base  time.Duration
+	gen   uint64
+	// first is closed when the first sample arrives.
+	first     chan struct{}
+	firstOnce atomic.Bool
+}
+
+var frontGen atomic.Uint64
+
+// newFront builds (but does not start) a front; onSample runs on the
+// streaming thread for every sample.
+func newFront(track string, plan pipelines.Front, onSample func(*front)) (*front, error) {
+	gen := frontGen.Add(1)
+	pp, err := newPipe(fmt.Sprintf("%s-%s-%d", track, plan.Kind, gen))
+	if err != nil {
+		return nil, err
+	}
+	els, secrets, err := addChain(pp.p, plan.Chain)
+	if err != nil {
+		pp.stop()
+		return nil, fmt.Errorf("%s front: %w", track, err)
+	}
+	pp.redact = secrets
+	sinkEl, err := gst.NewElement("appsink")
+	if err != nil {
+		pp.stop()
+		return nil, fmt.Errorf("%w: appsink", ErrMissingElement)
+	}
+	// No clock sync: encoded data is handed on as soon as it exists; a
+	// bounded queue drops nothing in normal operation (the hub never blocks).
+	sinkEl.SetArg("sync", "false")
+	sinkEl.SetArg("max-buffers", "200")
+	if err := pp.p.Add(sinkEl); err != nil {
+		pp.stop()
+		return nil, err
+	}
+	if len(els) > 0 {
+		if err := els[len(els)-1].Link(sinkEl); err != nil {
+			pp.stop()
+			return nil, fmt.Errorf("%w: %s ! appsink", ErrLink, plan.Chain[len(plan.Chain)-1].Factory)
+		}
+	}
+	f := &front{track: track, plan: plan, pipe: pp, sink: celem(sinkEl), gen: gen, first: make(chan struct{})}
+	app.SinkFromElement(sinkEl).SetCallbacks(&app.SinkCallbacks{
+		NewSampleFunc: func(*app.Sink) gst.FlowReturn {
+			if f.firstOnce.CompareAndSwap(false, true) {
+				close(f.first)
+			}
+			onSample(f)
+			return gst.FlowOK
+		},
+	})
+	return f, nil
+}
+
+// start plays the front and records its clock base.
+func (f *front) start() error {
+	if err := f.pipe.start(true); err != nil {
+		return err
+	}
+	f.base = baseTime(f.pipe.p)
+	return nil
+}
+
+func (f *front) stop() { f.pipe.stop() }
+
+// pull takes the next sample off the appsink; the caller unrefs.
+func (f *front) pull() (*C.GstBuffer, *C.GstCaps, C.capbox_buf_info) {
+	var caps *C.GstCaps
+	var info C.capbox_buf_info
+	buf := C.capbox_pull(f.sink, &caps, &info)
+	return buf, caps, info
+}
+
+// requestKeyframe asks this front's encoder for a keyframe.
+func (f *front) requestKeyframe() bool { return C.capbox_request_keyframe(f.sink) != 0 }
