@@ -21,10 +21,10 @@ type Request struct {
 	// EncoderPin is config's encode.encoder: auto or an element name.
 	EncoderPin string
 	// BitrateKbps, KeyframeInterval and the Max* bounds are config's encode section.
-	BitrateKbps                int
-	KeyframeInterval           time.Duration
+	BitrateKbps                 int
+	KeyframeInterval            time.Duration
 	MaxWidth, MaxHeight, MaxFPS int
-	Outputs                    []OutputSpec
+	Outputs                     []OutputSpec
 	// Record is nil when recording is off.
 	Record *RecordSettings
 	// SlateText is shown while the input has no signal; SlateOff disables the slate.
