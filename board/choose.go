@@ -169,7 +169,7 @@ func choose(d *Detection, prof Profile, pinVideo, pinEncoder string) error {
 		if input != nil {
 			w, h, fourcc, assumed := captureFormat(*input)
 			ok, zr := ZeroCopyPossible(*input, *enc, w, h, fourcc)
-			if assumed && fourcc != "" {
+			if assumed && strings.Contains(zr, fmt.Sprintf("%dx%d", w, h)) {
 				zr += fmt.Sprintf(" (assuming %dx%d until the signal locks)", w, h)
 			}
 			c.ZeroCopy = ok
@@ -195,6 +195,7 @@ func chooseEncoder(d *Detection, prof Profile, pin string) (*Encoder, string, er
 		return e, why + " (pinned " + pin + " not available)", err
 	}
 	var missing []string
+	var best *Encoder
 	for i := range d.Encoders {
 		e := &d.Encoders[i]
 		if !e.Hardware || e.Codec != "h264" || e.Family == FamilyOMX {
@@ -204,7 +205,14 @@ func chooseEncoder(d *Detection, prof Profile, pin string) (*Encoder, string, er
 			missing = append(missing, e.Element)
 			continue
 		}
-		return e, "encoder " + e.String() + ": hardware H.264", nil
+		// The board profile's own encoder first (vpuenc_h264 on i.MX8M,
+		// mpph264enc on Rockchip), else the first by family.
+		if best == nil || (e.Element == prof.Encoder && best.Element != prof.Encoder) {
+			best = e
+		}
+	}
+	if best != nil {
+		return best, "encoder " + best.String() + ": hardware H.264", nil
 	}
 	why := noHardwareReason(d, prof)
 	if len(missing) > 0 {

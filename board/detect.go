@@ -71,6 +71,7 @@ func Detect(ctx context.Context, opts Options) (Detection, error) {
 	}
 	// Probe answers: live ioctls, or a snapshot's recorded ones.
 	var recs map[string]ProbeRecord
+	recorded := false
 	switch {
 	case opts.open != nil:
 		recs = probeAll(ctx, opts.open, nodes, opts.ProbeTimeout)
@@ -81,6 +82,7 @@ func Detect(ctx context.Context, opts Options) (Detection, error) {
 		if err != nil {
 			errs = append(errs, err)
 		}
+		recorded = true
 	}
 	if opts.probes != nil {
 		*opts.probes = recs
@@ -102,7 +104,7 @@ func Detect(ctx context.Context, opts Options) (Detection, error) {
 		role, k := roleOf(n, rec)
 		roles[n.dev], known[n.dev] = role, k
 		if role == roleInput {
-			d.VideoInputs = append(d.VideoInputs, videoInput(n, k, rec, bridges))
+			d.VideoInputs = append(d.VideoInputs, videoInput(n, k, rec, bridges, recorded))
 		}
 	}
 

@@ -102,6 +102,10 @@ type VideoInput struct {
 	DVTimings bool `json:"dv_timings,omitempty"`
 	// EDID is true when the node accepts VIDIOC_S_EDID.
 	EDID bool `json:"edid,omitempty"`
+	// Recorded is true when the V4L2 answers (driver, formats, signal)
+	// come from a snapshot's capbox-probes.json rather than from opening
+	// the node now (`detect --sysroot` on a `capboxd snapshot` folder).
+	Recorded bool `json:"recorded,omitempty"`
 }
 
 // AudioInput is one ALSA capture PCM.

@@ -40,7 +40,7 @@ type sysNode struct {
 // driver and name prefix. Names come from each driver's video_device.name.
 type knownNode struct {
 	driver string
-	prefix string // "" matches any name; "*"+x matches a suffix
+	prefix string // "" matches any name; "*"+x a suffix; "="+x exactly x
 	role   nodeRole
 	kind   InputKind
 	codecs []string // encoded formats an encoder produces (V4L2 fourcc)
@@ -48,7 +48,7 @@ type knownNode struct {
 
 var knownNodes = []knownNode{
 	// raspberrypi/linux drivers/staging/vc04_services/bcm2835-codec: "%s-%s", MEM2MEM_NAME, role
-	{driver: "bcm2835-codec", prefix: "bcm2835-codec-encode", role: roleEncoder, codecs: []string{"H264"}},
+	{driver: "bcm2835-codec", prefix: "=bcm2835-codec-encode", role: roleEncoder, codecs: []string{"H264"}},
 	{driver: "bcm2835-codec", role: roleOtherM2M},
 	// raspberrypi/linux drivers/media/platform/bcm2835/bcm2835-unicam.c: "unicam-image", "unicam-embedded"
 	{driver: "unicam", prefix: "unicam-image", role: roleInput, kind: KindCamera},
@@ -56,14 +56,14 @@ var knownNodes = []knownNode{
 	{driver: "rp1-cfe", prefix: "rp1-cfe-csi2_ch0", role: roleInput, kind: KindCamera},
 	{driver: "rp1-cfe", role: roleMeta},
 	// drivers/media/test-drivers/vicodec: "stateful-encoder", "stateful-decoder", "stateless-decoder"
-	{driver: "vicodec", prefix: "stateful-encoder", role: roleEncoder, codecs: []string{"FWHT"}},
+	{driver: "vicodec", prefix: "=stateful-encoder", role: roleEncoder, codecs: []string{"FWHT"}},
 	{driver: "vicodec", role: roleOtherM2M},
 	// drivers/media/test-drivers/vivid: "vivid-%03d-vid-cap", -vid-out, -vbi-cap, ...
 	{driver: "vivid", prefix: "*-vid-cap", role: roleInput, kind: KindVirtual},
 	{driver: "vivid", role: roleSkip},
 	{driver: "vim2m", role: roleOtherM2M},
 	// NXP BSP vsi_v4l2 (Hantro VC8000E/H1 through vsidaemon)
-	{driver: "vsi_v4l2", prefix: "vsi_v4l2enc", role: roleEncoder, codecs: []string{"H264", "HEVC"}},
+	{driver: "vsi_v4l2", prefix: "=vsi_v4l2enc", role: roleEncoder, codecs: []string{"H264", "HEVC"}},
 	{driver: "vsi_v4l2", role: roleOtherM2M},
 	// drivers/media/platform/nxp/imx8-isi: "mxc_isi.%d.capture", "mxc_isi.m2m"
 	{driver: "mxc-isi", prefix: "*.capture", role: roleInput, kind: KindCamera},
@@ -71,6 +71,9 @@ var knownNodes = []knownNode{
 	{driver: "coda", prefix: "coda-video-encoder", role: roleEncoder, codecs: []string{"H264"}},
 	{driver: "coda", role: roleOtherM2M},
 	{driver: "hantro-vpu", role: roleOtherM2M}, // mainline Hantro: decoders and a JPEG encoder only
+	{driver: "rpi-hevc-dec", role: roleOtherM2M},
+	{driver: "pispbe", role: roleOtherM2M}, // Pi 5 ISP back end: its capture queues are ISP outputs
+	{driver: "bcm2835-isp", role: roleOtherM2M},
 	{driver: "snps_hdmirx", role: roleInput, kind: KindHDMICSI},
 	{driver: "rk_hdmirx", role: roleInput, kind: KindHDMICSI},
 }
@@ -88,6 +91,8 @@ func (k knownNode) matches(n sysNode) bool {
 		return true
 	case strings.HasPrefix(k.prefix, "*"):
 		return strings.HasSuffix(n.label, k.prefix[1:])
+	case strings.HasPrefix(k.prefix, "="):
+		return n.label == k.prefix[1:]
 	}
 	return strings.HasPrefix(n.label, k.prefix)
 }
@@ -344,7 +349,7 @@ func inputKind(n sysNode, known knownNode, rec *ProbeRecord, bridges []string) I
 }
 
 // videoInput builds the report for one capture node.
-func videoInput(n sysNode, known knownNode, rec *ProbeRecord, bridges []string) VideoInput {
+func videoInput(n sysNode, known knownNode, rec *ProbeRecord, bridges []string, recorded bool) VideoInput {
 	in := VideoInput{
 		Device:     n.dev,
 		StablePath: n.stable,
@@ -357,7 +362,7 @@ func videoInput(n sysNode, known knownNode, rec *ProbeRecord, bridges []string) 
 	if rec == nil || rec.Cap == nil {
 		return in
 	}
-	in.Probed = true
+	in.Probed, in.Recorded = !recorded, recorded
 	in.Driver = rec.Cap.Driver
 	in.Card = rec.Cap.Card
 	in.BusInfo = rec.Cap.BusInfo

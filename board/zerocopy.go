@@ -48,6 +48,8 @@ func ZeroCopyPossible(in VideoInput, enc Encoder, width, height int, fourcc stri
 	switch {
 	case !enc.Hardware:
 		return false, fmt.Sprintf("%s is a software encoder: mmap capture, frames read from system memory", enc.Element)
+	case in.Kind == KindUSB || in.Driver == "uvcvideo":
+		return false, "UVC capture uses vmalloc buffers: mmap capture plus one copy"
 	case enc.Family != FamilyV4L2M2M:
 		switch enc.Family {
 		case FamilyNVENC:
@@ -56,8 +58,6 @@ func ZeroCopyPossible(in VideoInput, enc Encoder, width, height int, fourcc stri
 			return false, "OMX (legacy) copies each frame into VPU memory"
 		}
 		return false, fmt.Sprintf("dmabuf import from V4L2 capture into %s is not established: mmap capture plus one copy", enc.Element)
-	case in.Kind == KindUSB || in.Driver == "uvcvideo":
-		return false, "UVC capture uses vmalloc buffers: mmap capture plus one copy"
 	case fourcc == "":
 		return false, "capture format unknown until the signal locks: mmap capture plus one copy"
 	}
