@@ -3,10 +3,10 @@ package board
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -74,7 +74,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Snapshot(context.Background(), "testdata", Options{Root: "testdata/vm-vivid-vicodec"}); err == nil || !strings.Contains(err.Error(), "not empty") {
+	if _, err := Snapshot(context.Background(), "testdata", Options{Root: "testdata/vm-vivid-vicodec"}); !errors.Is(err, ErrSnapshotDirNotEmpty) {
 		t.Errorf("snapshot into a non-empty folder: %v", err)
 	}
 }

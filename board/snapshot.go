@@ -12,6 +12,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// ErrSnapshotDirNotEmpty refuses to mix a snapshot into existing files.
+var ErrSnapshotDirNotEmpty = errors.New("snapshot folder is not empty")
+
 // snapshotFile marks a folder made by Snapshot and says where from.
 const snapshotFile = "/capbox-snapshot.json"
 
@@ -33,7 +36,7 @@ type SnapshotInfo struct {
 // The machine-id and board serial are not read, so not copied.
 func Snapshot(ctx context.Context, dir string, opts Options) (Detection, error) {
 	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
-		return Detection{}, fmt.Errorf("snapshot: %s is not empty", dir)
+		return Detection{}, fmt.Errorf("snapshot %s: %w", dir, ErrSnapshotDirNotEmpty)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Detection{}, fmt.Errorf("snapshot: %w", err)
