@@ -1,0 +1,85 @@
+package fleet
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// eventQueue sits between the Box's event channel and the loop, so the
+// Box never waits on the loop (which may be dialing a broker).
+type eventQueue struct {
+	mu      sync.Mutex
+	q       []Event
+	dropped int
+	notify  chan struct{}
+}
+
+func newEventQueue() *eventQueue { return &eventQueue{notify: make(chan struct{}, 1)} }
+
+func (q *eventQueue) add(e Event) {
+	q.mu.Lock()
+	if len(q.q) >= maxQueuedEvents {
+		copy(q.q, q.q[1:])
+		q.q = q.q[:len(q.q)-1]
+		q.dropped++
+	}
+	q.q = append(q.q, e)
+	q.mu.Unlock()
+	select {
+	case q.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (q *eventQueue) take() ([]Event, int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out, d := q.q, q.dropped
+	q.q, q.dropped = nil, 0
+	return out, d
+}
+
+// drainEvents copies the Box's events into the queue until ctx ends,
+// stamping their creation time.
+func (l *Link) drainEvents(ctx context.Context) {
+	ch := l.box.Events()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-ch:
+			if !ok {
+				return
+			}
+			if e.TS == 0 {
+				e.TS = time.Now().UnixMilli()
+			}
+			l.evq.add(e)
+		}
+	}
+}
+
+// takeEvents moves drained events into the outbox.
+func (l *Link) takeEvents() {
+	evs, dropped := l.evq.take()
+	if dropped > 0 {
+		l.log.Warn("fleet events dropped while the loop was busy", "dropped", dropped)
+	}
+	for _, e := range evs {
+		l.queueEvent(e)
+	}
+}
+
+func (l *Link) queueEvent(e Event) {
+	if !ValidName(e.Type) {
+		l.log.Warn("event with an invalid type dropped", "type", e.Type)
+		return
+	}
+	e.V, e.Sess, e.Seq = 0, 0, 0
+	before := l.out.dropped
+	l.out.push(&outMsg{suffix: TopicEvtPrefix + e.Type, qos: 1, body: &e})
+	if l.out.dropped > before {
+		l.log.Warn("fleet queue full: oldest queued event dropped", "queued", l.out.len())
+	}
+}

@@ -1,0 +1,193 @@
+package fleet
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/goccy/go-yaml"
+
+	"capbox/agent/config"
+	"capbox/pipelines"
+)
+
+// minSecretLen is the shortest value the scrubber hunts for: a short RTMP
+// stream name like "live" would mangle ordinary text (output names, app
+// paths). Real stream keys, SRT passphrases (>= 10 bytes) and passwords are
+// longer; shorter ones are still redacted where they are structured.
+const minSecretLen = 8
+
+// scrubber is the last line of defence: every outgoing payload is searched
+// for every secret the link knows (as raw text and as JSON string text) and
+// each hit is replaced by ***. The structured redaction happens first; this
+// catches what slips through (an error message quoting a URL, say).
+type scrubber struct {
+	mu      sync.Mutex
+	secrets map[string]struct{}
+}
+
+func (s *scrubber) add(secrets ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.secrets == nil {
+		s.secrets = map[string]struct{}{}
+	}
+	for _, v := range secrets {
+		if len(v) >= minSecretLen && v != pipelines.Redacted {
+			s.secrets[v] = struct{}{}
+		}
+	}
+}
+
+// scrub returns b with every known secret replaced, and whether any was.
+func (s *scrubber) scrub(b []byte) ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	hit := false
+	// Longest first, so a secret containing another is replaced whole.
+	list := make([]string, 0, len(s.secrets))
+	for v := range s.secrets {
+		list = append(list, v)
+	}
+	sort.Slice(list, func(i, j int) bool { return len(list[i]) > len(list[j]) })
+	for _, v := range list {
+		forms := [][]byte{[]byte(v)}
+		if q, err := json.Marshal(v); err == nil {
+			if e := q[1 : len(q)-1]; !bytes.Equal(e, forms[0]) {
+				forms = append(forms, e)
+			}
+		}
+		for _, f := range forms {
+			if bytes.Contains(b, f) {
+				b = bytes.ReplaceAll(b, f, []byte(pipelines.Redacted))
+				hit = true
+			}
+		}
+	}
+	return b, hit
+}
+
+// ConfigSecrets lists the secrets in a parsed config: stream keys, SRT
+// passphrases, RTSP passwords, the fleet password. The agent passes them to
+// WithSecrets so the link can scrub them from anything it sends.
+func ConfigSecrets(cfg config.Config) []string {
+	var out []string
+	for _, o := range cfg.Outputs {
+		out = append(out, o.Key)
+		out = append(out, urlSecrets(o.URL)...)
+	}
+	return append(out, cfg.Fleet.Password)
+}
+
+// docSecrets lists the secrets of a config document that may not even be
+// valid (a rejected desired config), walking it as plain JSON.
+func docSecrets(doc json.RawMessage) []string {
+	var m map[string]any
+	if json.Unmarshal(doc, &m) != nil {
+		return nil
+	}
+	var out []string
+	if outs, ok := m["outputs"].([]any); ok {
+		for _, o := range outs {
+			om, ok := o.(map[string]any)
+			if !ok {
+				continue
+			}
+			if k, ok := om["key"].(string); ok {
+				out = append(out, k)
+			}
+			if u, ok := om["url"].(string); ok {
+				out = append(out, urlSecrets(u)...)
+			}
+		}
+	}
+	if f, ok := m["fleet"].(map[string]any); ok {
+		if p, ok := f["password"].(string); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// urlSecrets are the secret parts of an output URL: a user password, an SRT
+// passphrase, the RTMP stream name.
+func urlSecrets(raw string) []string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	if u.User != nil {
+		if p, ok := u.User.Password(); ok {
+			out = append(out, p, url.QueryEscape(p), url.PathEscape(p))
+		}
+	}
+	if p := u.Query().Get("passphrase"); p != "" {
+		out = append(out, p, url.QueryEscape(p))
+	}
+	if s := strings.ToLower(u.Scheme); s == "rtmp" || s == "rtmps" {
+		if _, stream, ok := strings.Cut(strings.Trim(u.Path, "/"), "/"); ok && stream != "" {
+			out = append(out, stream, url.PathEscape(stream))
+		}
+	}
+	return out
+}
+
+// RedactDoc returns a config document with its secrets replaced by ***:
+// output URLs through pipelines.RedactURL, stream keys and the fleet
+// password whole. Paths to secret files stay (they are not secrets).
+func RedactDoc(doc json.RawMessage) (json.RawMessage, error) {
+	var m map[string]any
+	if err := json.Unmarshal(doc, &m); err != nil {
+		return nil, fmt.Errorf("config document: %w", err)
+	}
+	if outs, ok := m["outputs"].([]any); ok {
+		for _, o := range outs {
+			om, ok := o.(map[string]any)
+			if !ok {
+				continue
+			}
+			if u, ok := om["url"].(string); ok {
+				om["url"] = pipelines.RedactURL(u)
+			}
+			if _, ok := om["key"]; ok {
+				om["key"] = pipelines.Redacted
+			}
+		}
+	}
+	if f, ok := m["fleet"].(map[string]any); ok {
+		if _, ok := f["password"]; ok {
+			f["password"] = pipelines.Redacted
+		}
+	}
+	return json.Marshal(m)
+}
+
+// DesiredFromYAML turns a config file (YAML or JSON) into the JSON document
+// config/desired carries, after checking it with the agent's own parser:
+// the errors are the ones the box would report, by path and line. The
+// document keeps only what the file says; the box fills in its defaults.
+func DesiredFromYAML(data []byte) (json.RawMessage, error) {
+	if _, err := config.Parse(data); err != nil {
+		return nil, err
+	}
+	var v any
+	if err := yaml.Unmarshal(data, &v); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if v == nil {
+		v = map[string]any{}
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("config: not representable as JSON: %w", err)
+	}
+	if len(b) > MaxPayload-256 {
+		return nil, fmt.Errorf("config: %d bytes as JSON, over the %d byte payload limit", len(b), MaxPayload)
+	}
+	return b, nil
+}
