@@ -24,13 +24,14 @@ for d in /dev/shm /run /tmp /var/tmp /var/log /var/lib/mosquitto /var/cache; do
 	mount -t tmpfs -o mode=1777 tmpfs "$d" 2>/dev/null || echo "capbox-e2e: cannot mount tmpfs on $d"
 done
 
-repo= arch= run= verbose=
+repo= arch= run= verbose= script=
 for a in $(cat /proc/cmdline); do
 	case "$a" in
 	capbox.repo=*) repo=${a#capbox.repo=} ;;
 	capbox.arch=*) arch=${a#capbox.arch=} ;;
 	capbox.run=*) run=${a#capbox.run=} ;;
 	capbox.verbose=*) verbose=${a#capbox.verbose=} ;;
+	capbox.script=*) script=${a#capbox.script=} ;;
 	esac
 done
 mkdir -p /run/e2e/results
@@ -56,6 +57,16 @@ if [ -n "$udevd" ]; then
 	"$udevd" --daemon --resolve-names=never 2>/run/e2e/results/udevd.log
 else
 	echo "capbox-e2e: no systemd-udevd on the host root: no /dev/v4l/by-* links"
+fi
+
+if [ -n "$script" ]; then
+	# A developer's exploration (e2e-vm -script FILE): the devices loaded, then the script.
+	modprobe -d "$cache/kernel" vivid n_devs=1 node_types=0x1 num_inputs=1 input_types=0x3
+	modprobe -d "$cache/kernel" vicodec
+	udevadm settle --timeout=20
+	bash "$script"
+	echo "capbox-e2e: script exited $?"
+	exit 0
 fi
 
 args=(-results /run/e2e/results -repo "$repo" -arch "$arch" -modroot "$cache/kernel")

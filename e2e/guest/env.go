@@ -128,3 +128,6 @@ func lastLines(b []byte, n int) string {
 	}
 	return strings.Join(lines, " | ")
 }
+
+// gstPlaying is what gst-launch-1.0 prints once a live pipeline runs.
+const gstPlaying = "New clock:"

@@ -36,9 +36,6 @@ type T struct {
 	cleanup []func()
 }
 
-// errStop marks the scenario goroutine's deliberate end.
-var errStop = errors.New("scenario stopped")
-
 // Errorf marks the scenario failed and goes on.
 func (t *T) Errorf(format string, args ...any) {
 	t.mu.Lock()

@@ -129,16 +129,6 @@ func queryDVTimings(fd int) (dvTimings, error) {
 	return d, nil
 }
 
-// queryDVTimingsPath opens the node, asks, and closes it.
-func queryDVTimingsPath(path string) (dvTimings, error) {
-	fd, err := openDev(path)
-	if err != nil {
-		return dvTimings{}, err
-	}
-	defer unix.Close(fd)
-	return queryDVTimings(fd)
-}
-
 func errnoName(err error) string {
 	var e unix.Errno
 	if errors.As(err, &e) {

@@ -56,6 +56,7 @@ func run() int {
 		memMB   = flag.Int("m", 2048, "guest memory, MiB")
 		out     = flag.String("out", "", "results directory (default .cache/e2e/<arch>/results)")
 		verbose = flag.Bool("v", false, "guest debug logging")
+		script  = flag.String("script", "", "run this shell script in the guest (devices loaded) instead of the suite")
 	)
 	flag.Parse()
 	m, ok := machines[*arch]
@@ -104,6 +105,14 @@ func run() int {
 	}
 	if *runPat != "" {
 		cmdline = append(cmdline, "capbox.run="+*runPat)
+	}
+	if *script != "" {
+		abs, err := filepath.Abs(*script)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			return 2
+		}
+		cmdline = append(cmdline, "capbox.script="+abs)
 	}
 	if *verbose {
 		cmdline = append(cmdline, "capbox.verbose=1")
