@@ -7,6 +7,8 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -76,5 +78,35 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	}
 	if _, err := Snapshot(context.Background(), "testdata", Options{Root: "testdata/vm-vivid-vicodec"}); !errors.Is(err, ErrSnapshotDirNotEmpty) {
 		t.Errorf("snapshot into a non-empty folder: %v", err)
+	}
+}
+
+// TestDerivedStablePathMatchesUdev checks the path_id port against the
+// links the real udev made in the virtual capture box snapshot.
+func TestDerivedStablePathMatchesUdev(t *testing.T) {
+	f := newFsys(filepath.Join("testdata", "vm-vivid-vicodec"))
+	nodes, err := listNodes(f)
+	if err != nil || len(nodes) != 4 {
+		t.Fatalf("%d nodes, %v", len(nodes), err)
+	}
+	for _, n := range nodes {
+		if !strings.HasPrefix(n.stable, "/dev/v4l/by-path/") {
+			t.Fatalf("%s: no udev link found: %q", n.dev, n.stable)
+		}
+		derived := "/dev/v4l/by-path/" + pathID(f, n.devPath) + "-video-index" + strconv.Itoa(n.index)
+		if derived != n.stable {
+			t.Errorf("%s: derived %s, udev made %s", n.dev, derived, n.stable)
+		}
+		if got, err := ResolveStablePath(f.root, n.stable); err != nil || got != n.dev {
+			t.Errorf("ResolveStablePath(%s) = %s, %v", n.stable, got, err)
+		}
+	}
+	// Without udev links the derived name still resolves (via sysfs).
+	got, err := ResolveStablePath(filepath.Join("testdata", "rpi4-ms2109"), "/dev/v4l/by-path/platform-fd500000.pcie-pci-0000:01:00.0-usb-0:1.2:1.0-video-index0")
+	if err != nil || got != "/dev/video0" {
+		t.Errorf("derived path on a tree without udev: %s, %v", got, err)
+	}
+	if _, err := ResolveStablePath(filepath.Join("testdata", "rpi4-ms2109"), "/dev/v4l/by-path/nothing"); !errors.Is(err, ErrNoDevice) {
+		t.Errorf("unknown stable path: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package board
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"strings"
 	"time"
 	"unsafe"
@@ -130,9 +131,19 @@ type FmtDesc struct {
 	Description string `json:"description,omitempty"`
 }
 
+// fourccString prints a pixel format like v4l2-ctl: "YUYV", "Y16-BE" for
+// big-endian variants (V4L2_PIX_FMT_FLAG_BE), hex when not printable.
 func fourccString(v uint32) string {
+	if v&(1<<31) != 0 {
+		return fourccString(v&^(1<<31)) + "-BE"
+	}
 	b := []byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)}
-	return strings.TrimRight(string(b), " \x00")
+	for _, c := range b {
+		if c < 0x20 || c > 0x7e {
+			return fmt.Sprintf("0x%08x", v)
+		}
+	}
+	return strings.TrimRight(string(b), " ")
 }
 
 func fourccValue(s string) uint32 {

@@ -88,13 +88,12 @@ func (n *v4l2Node) EnumFrameSizes(fourcc uint32) ([]FrameSize, error) {
 			}
 			return out, err
 		}
-		if le.Uint32(b[8:]) == frmsizeTypeDiscrete {
-			out = append(out, FrameSize{Width: int(le.Uint32(b[12:])), Height: int(le.Uint32(b[16:]))})
-			continue
+		if le.Uint32(b[8:]) != frmsizeTypeDiscrete {
+			// Stepwise or continuous (HDMI receivers, vivid's HDMI input):
+			// the signal decides the size, a range says nothing useful.
+			break
 		}
-		// Stepwise or continuous: one entry, the largest size.
-		out = append(out, FrameSize{Width: int(le.Uint32(b[16:])), Height: int(le.Uint32(b[28:]))})
-		break
+		out = append(out, FrameSize{Width: int(le.Uint32(b[12:])), Height: int(le.Uint32(b[16:]))})
 	}
 	return out, nil
 }
