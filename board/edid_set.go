@@ -41,3 +41,25 @@ func readEDID(open opener, device string) ([]byte, error) {
 	b, err := d.GetEDID(0, n)
 	return b, deviceError("VIDIOC_G_EDID", device, err)
 }
+
+// ApplyEDID loads edid into every HDMI receiver detection found (inputs
+// that answered G_EDID), as the agent does at start and after every
+// hotplug: without an EDID a source sees hot-plug low and never sends.
+// It returns the devices set and the joined errors of the others.
+func ApplyEDID(d Detection, edid []byte) ([]string, error) { return applyEDID(openNode, d, edid) }
+
+func applyEDID(open opener, d Detection, edid []byte) ([]string, error) {
+	var done []string
+	var errs []error
+	for _, in := range d.VideoInputs {
+		if !in.EDID {
+			continue
+		}
+		if err := setEDID(open, in.Device, edid); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		done = append(done, in.Device)
+	}
+	return done, joinErrs(errs)
+}

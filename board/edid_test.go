@@ -182,3 +182,17 @@ func FuzzParseEDID(f *testing.F) {
 		}
 	})
 }
+
+func TestApplyEDID(t *testing.T) {
+	hw := newFakeHW()
+	hw.add("/dev/video0", vividHDMI()).edid = nil
+	hw.add("/dev/video1", uvcDongle())
+	d := Detection{VideoInputs: []VideoInput{{Device: "/dev/video0", EDID: true}, {Device: "/dev/video1"}, {Device: "/dev/video5", EDID: true}}}
+	done, err := applyEDID(hw.open, d, DefaultEDID())
+	if len(done) != 1 || done[0] != "/dev/video0" || !errors.Is(err, ErrNoDevice) {
+		t.Errorf("done %v, err %v", done, err)
+	}
+	if got, _ := readEDID(hw.open, "/dev/video0"); !bytes.Equal(got, DefaultEDID()) {
+		t.Error("EDID not loaded")
+	}
+}
