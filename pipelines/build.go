@@ -278,7 +278,7 @@ func zeroCopyOK(req Request, in input, fam encoderFamily) (bool, string) {
 			enc = e
 		}
 	}
-	return zeroCopyPossible(in.vi, enc, in.width, in.height, in.fourcc)
+	return board.ZeroCopyPossible(in.vi, enc, in.width, in.height, in.fourcc)
 }
 
 func fpsCaps(fps int) string {
