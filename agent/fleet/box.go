@@ -7,6 +7,8 @@ import (
 	"fmt"
 
 	"capbox/agent/config"
+
+	"capbox/agent/fleet/wire"
 )
 
 // Box is what the link needs from the agent. Every method but Command and
@@ -15,23 +17,23 @@ import (
 type Box interface {
 	// Meta describes the box; the link redacts output URLs and fills the
 	// header, the command list's ping/rebirth and the telemetry interval.
-	Meta() Meta
+	Meta() wire.Meta
 	// State is the current operational state; the link fills the header
 	// and, when empty, Mood.
-	State() State
+	State() wire.State
 	// Telemetry is the latest health sample from the agent's collector.
-	Telemetry() Telemetry
+	Telemetry() wire.Telemetry
 	// StateChanged signals that State changed. Send without blocking on a
 	// channel with a buffer of 1; the link coalesces and rate-limits.
 	StateChanged() <-chan struct{}
 	// Events are discrete events; the link always drains the channel and
 	// queues them (bounded) while offline.
-	Events() <-chan Event
+	Events() <-chan wire.Event
 	// Command runs one of the box commands (Commands with Box set) with
 	// arguments the link decoded and checked. It must return when ctx is
 	// done. Return a *CommandError for a specific code; other errors are
 	// E_FAILED. Errors must carry no secret.
-	Command(ctx context.Context, name string, args Args) (Result, error)
+	Command(ctx context.Context, name string, args wire.Args) (Result, error)
 	// ApplyConfig validates and applies a whole config document (JSON, the
 	// YAML file's schema) through the agent's config path. It returns the
 	// SHA-256 of the effective config, or the problems by path and keeps
@@ -67,7 +69,7 @@ func Errorf(code, format string, args ...any) error {
 
 // Rejectf builds a CommandError with status rejected.
 func Rejectf(code, format string, args ...any) error {
-	return &CommandError{Code: code, Msg: fmt.Sprintf(format, args...), Status: ResRejected}
+	return &CommandError{Code: code, Msg: fmt.Sprintf(format, args...), Status: wire.ResRejected}
 }
 
 // ErrUnsupported is what a Box returns for a command it does not implement

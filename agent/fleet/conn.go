@@ -3,11 +3,8 @@ package fleet
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +14,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"capbox/agent/config"
+	"capbox/agent/fleet/wire"
 )
 
 // MQTT session settings (PROTOCOL.md "Identity and connection").
@@ -29,12 +27,12 @@ const (
 
 // Connection problems, named for what the operator must fix.
 var (
-	ErrNoBroker           = errors.New("fleet: no broker configured")
-	ErrInsecureBroker     = errors.New("fleet: plain mqtt:// to a non-loopback broker is refused (use mqtts:// or allow_insecure)")
-	ErrBrokerURL          = errors.New("fleet: bad broker url")
+	ErrNoBroker           = wire.ErrNoBroker
+	ErrInsecureBroker     = wire.ErrInsecureBroker
+	ErrBrokerURL          = wire.ErrBrokerURL
+	ErrCredentials        = wire.ErrCredentials
 	ErrSubscriptionDenied = errors.New("fleet: broker refused a subscription")
 	ErrConnectionLost     = errors.New("fleet: connection lost")
-	ErrCredentials        = errors.New("fleet: credentials unusable")
 )
 
 // token is an MQTT acknowledgement to wait for (paho.Token has this shape).
@@ -69,78 +67,9 @@ type dialParams struct {
 
 type dialFunc func(ctx context.Context, p dialParams) (conn, error)
 
-// brokerTarget is the parsed broker URL.
-type brokerTarget struct {
-	url    string // paho form
-	host   string
-	secure bool
-}
-
-// parseBroker checks the broker URL: mqtt:// (tcp://) only to loopback
-// unless allowInsecure, mqtts:// (ssl://, tls://) anywhere.
-func parseBroker(f config.Fleet) (brokerTarget, error) {
-	if f.Broker == "" {
-		return brokerTarget{}, ErrNoBroker
-	}
-	u, err := url.Parse(f.Broker)
-	if err != nil || u.Hostname() == "" {
-		return brokerTarget{}, fmt.Errorf("%w: want mqtt://host:port or mqtts://host:port", ErrBrokerURL)
-	}
-	if u.User != nil {
-		return brokerTarget{}, fmt.Errorf("%w: credentials belong in username/password_file, not the URL", ErrBrokerURL)
-	}
-	t := brokerTarget{host: u.Hostname()}
-	port := u.Port()
-	switch strings.ToLower(u.Scheme) {
-	case "mqtts", "ssl", "tls":
-		t.secure = true
-		if port == "" {
-			port = "8883"
-		}
-	case "mqtt", "tcp":
-		if !config.BrokerIsLoopback(f.Broker) && !f.AllowInsecure {
-			return brokerTarget{}, ErrInsecureBroker
-		}
-		if port == "" {
-			port = "1883"
-		}
-	default:
-		return brokerTarget{}, fmt.Errorf("%w: scheme %q (want mqtt or mqtts)", ErrBrokerURL, u.Scheme)
-	}
-	scheme := "tcp"
-	if t.secure {
-		scheme = "ssl"
-	}
-	t.url = scheme + "://" + net.JoinHostPort(t.host, port)
-	return t, nil
-}
-
-// tlsConfig is built at each connect, so renewed certificates and CA files
-// are picked up without a restart. An empty CA uses the system roots.
-func tlsConfig(f config.Fleet, host string) (*tls.Config, *x509.Certificate, error) {
-	tc := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
-	if f.CA != "" {
-		pem, err := os.ReadFile(filepath.Clean(f.CA))
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w: ca: %w", ErrCredentials, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, nil, fmt.Errorf("%w: ca %s holds no PEM certificate", ErrCredentials, f.CA)
-		}
-		tc.RootCAs = pool
-	}
-	var leaf *x509.Certificate
-	if f.Cert != "" {
-		// Errors from LoadX509KeyPair name the problem, never key bytes.
-		pair, err := tls.LoadX509KeyPair(filepath.Clean(f.Cert), filepath.Clean(f.Key))
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w: client certificate %s: %w", ErrCredentials, f.Cert, err)
-		}
-		leaf, _ = x509.ParseCertificate(pair.Certificate[0])
-		tc.Certificates = []tls.Certificate{pair}
-	}
-	return tc, leaf, nil
+// parseBroker checks the broker URL (wire.ParseBrokerURL).
+func parseBroker(f config.Fleet) (wire.BrokerTarget, error) {
+	return wire.ParseBrokerURL(f.Broker, f.AllowInsecure)
 }
 
 // readPassword reads the password file at connect time (so a rotated

@@ -1,6 +1,10 @@
 package fleet
 
-import "container/list"
+import (
+	"container/list"
+
+	"capbox/agent/fleet/wire"
+)
 
 // Bounds of the remembered command ids: enough for every command an
 // operator sends in hours, and at most ~1 MiB of stored answers (a
@@ -15,7 +19,7 @@ const (
 type remembered struct {
 	key     string
 	pending bool
-	res     CmdResponse
+	res     wire.CmdResponse
 }
 
 // dedup remembers recent request ids (per command name) with their first
@@ -45,7 +49,7 @@ func (d *dedup) seen(name, id string) *remembered {
 }
 
 // done stores the first final answer.
-func (d *dedup) done(name, id string, res CmdResponse) {
+func (d *dedup) done(name, id string, res wire.CmdResponse) {
 	e, ok := d.byKey[dedupKey(name, id)]
 	if !ok {
 		return // evicted while running

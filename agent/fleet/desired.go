@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"capbox/agent/config"
+
+	"capbox/agent/fleet/wire"
 )
 
 // applyTimeout bounds one config apply through the Box.
@@ -29,7 +31,7 @@ func (l *Link) loadApplied(ctx context.Context) {
 	default:
 		l.scrub.add(docSecrets(a.Config)...)
 		l.log.Info("applying the persisted config", "version", a.Version, "running", running)
-		r := l.apply(ctx, ConfigDesired{V: SchemaVersion, Version: a.Version, Config: a.Config})
+		r := l.apply(ctx, wire.ConfigDesired{V: wire.SchemaVersion, Version: a.Version, Config: a.Config})
 		if len(r.errs) > 0 {
 			l.log.Warn("persisted config refused by the box; keeping what runs", "version", a.Version, "errors", len(r.errs))
 			l.applied = Applied{Version: running}
@@ -39,8 +41,8 @@ func (l *Link) loadApplied(ctx context.Context) {
 		}
 	}
 	if l.applied.Version > 0 {
-		l.reported = &ConfigReported{DesiredVersion: l.applied.Version, AppliedVersion: l.applied.Version,
-			Status: ConfigApplied, EffectiveSHA256: l.applied.SHA256}
+		l.reported = &wire.ConfigReported{DesiredVersion: l.applied.Version, AppliedVersion: l.applied.Version,
+			Status: wire.ConfigApplied, EffectiveSHA256: l.applied.SHA256}
 	}
 }
 
@@ -51,7 +53,7 @@ func (l *Link) onDesired(ctx context.Context, payload []byte) {
 	if len(payload) == 0 {
 		return // the fleet cleared the retained document
 	}
-	d, err := DecodeDesired(payload)
+	d, err := wire.DecodeDesired(payload)
 	if err != nil {
 		l.log.Warn("bad config/desired", "err", err)
 		l.reject(0, []config.FieldError{{Msg: err.Error()}})
@@ -61,8 +63,8 @@ func (l *Link) onDesired(ctx context.Context, payload []byte) {
 	switch {
 	case d.Version == l.applied.Version:
 		if l.reported != nil && l.reported.DesiredVersion != d.Version {
-			l.report(ConfigReported{DesiredVersion: d.Version, AppliedVersion: l.applied.Version,
-				Status: ConfigApplied, EffectiveSHA256: l.applied.SHA256})
+			l.report(wire.ConfigReported{DesiredVersion: d.Version, AppliedVersion: l.applied.Version,
+				Status: wire.ConfigApplied, EffectiveSHA256: l.applied.SHA256})
 		}
 		return
 	case d.Version < l.applied.Version:
@@ -89,7 +91,7 @@ func (l *Link) onDesired(ctx context.Context, payload []byte) {
 
 // apply validates through the agent's config parser, refuses a change of
 // device id, then lets the Box apply.
-func (l *Link) apply(ctx context.Context, d ConfigDesired) cfgResult {
+func (l *Link) apply(ctx context.Context, d wire.ConfigDesired) cfgResult {
 	cfg, err := config.Parse(d.Config)
 	if err != nil {
 		return cfgResult{d: d, errs: config.AsErrors(err)}
@@ -118,9 +120,9 @@ func (l *Link) onCfgDone(ctx context.Context, r cfgResult) {
 			l.log.Error("applied config not persisted: a reboot returns to the previous one", "err", err)
 		}
 		l.log.Info("desired config applied", "version", r.d.Version)
-		l.report(ConfigReported{DesiredVersion: r.d.Version, AppliedVersion: r.d.Version,
-			Status: ConfigApplied, EffectiveSHA256: r.sha})
-		l.queueEvent(Event{Type: EvtConfigApplied, Data: map[string]any{"version": r.d.Version}})
+		l.report(wire.ConfigReported{DesiredVersion: r.d.Version, AppliedVersion: r.d.Version,
+			Status: wire.ConfigApplied, EffectiveSHA256: r.sha})
+		l.queueEvent(wire.Event{Type: wire.EvtConfigApplied, Data: map[string]any{"version": r.d.Version}})
 	}
 	if p := l.pendingDesired; p != nil {
 		l.pendingDesired = nil
@@ -140,14 +142,23 @@ func (l *Link) onCfgDone(ctx context.Context, r cfgResult) {
 }
 
 func (l *Link) reject(version int64, errs []config.FieldError) {
-	l.report(ConfigReported{DesiredVersion: version, AppliedVersion: l.applied.Version,
-		Status: ConfigRejected, Errors: errs, EffectiveSHA256: l.applied.SHA256})
-	l.queueEvent(Event{Type: EvtConfigRejected, Msg: fmt.Sprintf("%d problem(s)", len(errs)),
+	l.report(wire.ConfigReported{DesiredVersion: version, AppliedVersion: l.applied.Version,
+		Status: wire.ConfigRejected, Errors: toWire(errs), EffectiveSHA256: l.applied.SHA256})
+	l.queueEvent(wire.Event{Type: wire.EvtConfigRejected, Msg: fmt.Sprintf("%d problem(s)", len(errs)),
 		Data: map[string]any{"version": version}})
 }
 
-func (l *Link) report(r ConfigReported) {
+func (l *Link) report(r wire.ConfigReported) {
 	l.reported = &r
 	c := r
-	l.out.push(&outMsg{suffix: TopicConfigReported, qos: 1, retained: true, latest: true, body: &c})
+	l.out.push(&outMsg{suffix: wire.TopicConfigReported, qos: 1, retained: true, latest: true, body: &c})
+}
+
+// toWire converts the agent's field errors to the protocol's (same JSON).
+func toWire(errs []config.FieldError) []wire.FieldError {
+	out := make([]wire.FieldError, len(errs))
+	for i, e := range errs {
+		out[i] = wire.FieldError{Path: e.Path, Line: e.Line, Msg: e.Msg}
+	}
+	return out
 }

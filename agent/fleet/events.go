@@ -4,20 +4,22 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"capbox/agent/fleet/wire"
 )
 
 // eventQueue sits between the Box's event channel and the loop, so the
 // Box never waits on the loop (which may be dialing a broker).
 type eventQueue struct {
 	mu      sync.Mutex
-	q       []Event
+	q       []wire.Event
 	dropped int
 	notify  chan struct{}
 }
 
 func newEventQueue() *eventQueue { return &eventQueue{notify: make(chan struct{}, 1)} }
 
-func (q *eventQueue) add(e Event) {
+func (q *eventQueue) add(e wire.Event) {
 	q.mu.Lock()
 	if len(q.q) >= maxQueuedEvents {
 		copy(q.q, q.q[1:])
@@ -32,7 +34,7 @@ func (q *eventQueue) add(e Event) {
 	}
 }
 
-func (q *eventQueue) take() ([]Event, int) {
+func (q *eventQueue) take() ([]wire.Event, int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	out, d := q.q, q.dropped
@@ -71,14 +73,14 @@ func (l *Link) takeEvents() {
 	}
 }
 
-func (l *Link) queueEvent(e Event) {
-	if !ValidName(e.Type) {
+func (l *Link) queueEvent(e wire.Event) {
+	if !wire.ValidName(e.Type) {
 		l.log.Warn("event with an invalid type dropped", "type", e.Type)
 		return
 	}
 	e.V, e.Sess, e.Seq = 0, 0, 0
 	before := l.out.dropped
-	l.out.push(&outMsg{suffix: TopicEvtPrefix + e.Type, qos: 1, body: &e})
+	l.out.push(&outMsg{suffix: wire.TopicEvtPrefix + e.Type, qos: 1, body: &e})
 	if l.out.dropped > before {
 		l.log.Warn("fleet queue full: oldest queued event dropped", "queued", l.out.len())
 	}

@@ -24,6 +24,7 @@ import (
 	"capbox/agent/config"
 	"capbox/agent/fleet"
 	"capbox/agent/fleet/broker"
+	"capbox/agent/fleet/wire"
 	"capbox/board"
 )
 
@@ -42,54 +43,54 @@ func boxPassword(id string) string { return "pw-" + id + "-0123456789" }
 // and records every call the link makes into the pipeline side.
 type fakeBox struct {
 	mu       sync.Mutex
-	state    fleet.State
-	meta     fleet.Meta
-	tel      fleet.Telemetry
+	state    wire.State
+	meta     wire.Meta
+	tel      wire.Telemetry
 	changed  chan struct{}
-	events   chan fleet.Event
+	events   chan wire.Event
 	calls    []string
 	applies  []int64
 	applyFn  func(doc json.RawMessage) []config.FieldError
-	cmdFn    func(ctx context.Context, name string, args fleet.Args) (fleet.Result, error)
-	lastArgs fleet.Args
+	cmdFn    func(ctx context.Context, name string, args wire.Args) (fleet.Result, error)
+	lastArgs wire.Args
 }
 
 func newFakeBox() *fakeBox {
 	return &fakeBox{
-		state: fleet.State{
-			Mode:      fleet.ModeStreaming,
-			Moods:     map[string]fleet.Mood{fleet.PartCapture: fleet.MoodHappy, fleet.OutputPart("primary"): fleet.MoodHappy},
-			Capture:   fleet.CaptureState{Signal: string(board.SignalLocked), Format: "1080p60"},
-			Outputs:   map[string]string{"primary": fleet.OutputUp},
+		state: wire.State{
+			Mode:      wire.ModeStreaming,
+			Moods:     map[string]wire.Mood{wire.PartCapture: wire.MoodHappy, wire.OutputPart("primary"): wire.MoodHappy},
+			Capture:   wire.CaptureState{Signal: string(board.SignalLocked), Format: "1080p60"},
+			Outputs:   map[string]string{"primary": wire.OutputUp},
 			Recording: true,
 		},
-		meta: fleet.Meta{
+		meta: wire.Meta{
 			Agent:    "0.3.0-test",
 			Versions: map[string]string{"go": "go1.26"},
-			Outputs: []fleet.OutputInfo{
+			Outputs: []wire.OutputInfo{
 				{Name: "primary", Proto: "rtmp", URL: "rtmp://ingest.example.org/live/" + streamKey, Enabled: true},
 				{Name: "backup", Proto: "srt", URL: "srt://ingest.example.org:9000?passphrase=" + srtPassphrase, Enabled: true},
 			},
-			Detection: &board.Detection{Board: board.Board{ID: "x86", Family: "x86", Model: "test"}},
+			Detection: mustJSON(board.Detection{Board: board.Board{ID: "x86", Family: "x86", Model: "test"}}),
 		},
-		tel: fleet.Telemetry{
+		tel: wire.Telemetry{
 			UptimeS: 10,
-			Sys:     fleet.SysHealth{CPUPct: 12.5, TempsC: map[string]float64{"cpu-thermal": 55.5}, ClockSynced: true},
+			Sys:     wire.SysHealth{CPUPct: 12.5, TempsC: map[string]float64{"cpu-thermal": 55.5}, ClockSynced: true},
 		},
 		changed: make(chan struct{}, 1),
-		events:  make(chan fleet.Event, 16),
+		events:  make(chan wire.Event, 16),
 	}
 }
 
-func (b *fakeBox) Meta() fleet.Meta {
+func (b *fakeBox) Meta() wire.Meta {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	m := b.meta
-	m.Outputs = append([]fleet.OutputInfo(nil), b.meta.Outputs...)
+	m.Outputs = append([]wire.OutputInfo(nil), b.meta.Outputs...)
 	return m
 }
 
-func (b *fakeBox) State() fleet.State {
+func (b *fakeBox) State() wire.State {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := b.state
@@ -100,16 +101,16 @@ func (b *fakeBox) State() fleet.State {
 	return s
 }
 
-func (b *fakeBox) Telemetry() fleet.Telemetry {
+func (b *fakeBox) Telemetry() wire.Telemetry {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.tel
 }
 
 func (b *fakeBox) StateChanged() <-chan struct{} { return b.changed }
-func (b *fakeBox) Events() <-chan fleet.Event    { return b.events }
+func (b *fakeBox) Events() <-chan wire.Event     { return b.events }
 
-func (b *fakeBox) setState(f func(*fleet.State)) {
+func (b *fakeBox) setState(f func(*wire.State)) {
 	b.mu.Lock()
 	f(&b.state)
 	b.mu.Unlock()
@@ -119,7 +120,7 @@ func (b *fakeBox) setState(f func(*fleet.State)) {
 	}
 }
 
-func (b *fakeBox) Command(ctx context.Context, name string, args fleet.Args) (fleet.Result, error) {
+func (b *fakeBox) Command(ctx context.Context, name string, args wire.Args) (fleet.Result, error) {
 	b.mu.Lock()
 	b.calls = append(b.calls, name)
 	b.lastArgs = args
@@ -129,13 +130,13 @@ func (b *fakeBox) Command(ctx context.Context, name string, args fleet.Args) (fl
 		return fn(ctx, name, args)
 	}
 	switch name {
-	case fleet.CmdSnapshot:
+	case wire.CmdSnapshot:
 		return fleet.Result{JPEG: testJPEG()}, nil
-	case fleet.CmdDetect:
+	case wire.CmdDetect:
 		return fleet.Result{Data: &board.Detection{Board: board.Board{ID: "x86"}}}, nil
-	case fleet.CmdRestartOutput, fleet.CmdStartOutput, fleet.CmdStopOutput:
+	case wire.CmdRestartOutput, wire.CmdStartOutput, wire.CmdStopOutput:
 		if args.Name != "primary" && args.Name != "backup" {
-			return fleet.Result{}, fleet.Rejectf(fleet.CodeNoOutput, "no output %q", args.Name)
+			return fleet.Result{}, fleet.Rejectf(wire.CodeNoOutput, "no output %q", args.Name)
 		}
 	}
 	return fleet.Result{}, nil
@@ -469,14 +470,14 @@ func statusIs(id string, online bool, sess int64) func(obsMsg) bool {
 		if m.topic != "capbox/"+id+"/status" {
 			return false
 		}
-		s, err := fleet.DecodeStatus(m.payload)
+		s, err := wire.DecodeStatus(m.payload)
 		return err == nil && s.Online == online && (sess == 0 || s.Sess == sess)
 	}
 }
 
-func decodeStatus(t *testing.T, m obsMsg) fleet.Status {
+func decodeStatus(t *testing.T, m obsMsg) wire.Status {
 	t.Helper()
-	s, err := fleet.DecodeStatus(m.payload)
+	s, err := wire.DecodeStatus(m.payload)
 	if err != nil {
 		t.Fatalf("status %s: %v", m.payload, err)
 	}
@@ -484,7 +485,7 @@ func decodeStatus(t *testing.T, m obsMsg) fleet.Status {
 }
 
 // command sends a request and waits for the final response.
-func (o *observer) command(id, name, body string) fleet.CmdResponse {
+func (o *observer) command(id, name, body string) wire.CmdResponse {
 	o.t.Helper()
 	var req struct {
 		ID string `json:"id"`
@@ -496,10 +497,10 @@ func (o *observer) command(id, name, body string) fleet.CmdResponse {
 		if m.topic != "capbox/"+id+"/cmd/res/"+name {
 			return false
 		}
-		var r fleet.CmdResponse
+		var r wire.CmdResponse
 		return json.Unmarshal(m.payload, &r) == nil && r.ID == req.ID && r.Final()
 	})
-	var r fleet.CmdResponse
+	var r wire.CmdResponse
 	if err := json.Unmarshal(m.payload, &r); err != nil {
 		o.t.Fatal(err)
 	}
@@ -515,4 +516,12 @@ func freePort(t testing.TB) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }

@@ -15,6 +15,8 @@ import (
 
 	"capbox/agent/config"
 	"capbox/pipelines"
+
+	"capbox/agent/fleet/wire"
 )
 
 // Timing of the link.
@@ -47,10 +49,10 @@ const (
 type Link struct {
 	cfg      config.Fleet
 	id       string
-	topics   Topics
+	topics   wire.Topics
 	box      Box
 	log      *slog.Logger
-	target   brokerTarget
+	target   wire.BrokerTarget
 	stateDir string
 	interval time.Duration
 	dial     dialFunc
@@ -76,9 +78,9 @@ type Link struct {
 	dd             *dedup
 	running        int
 	applied        Applied
-	reported       *ConfigReported
+	reported       *wire.ConfigReported
 	applying       int64
-	pendingDesired *ConfigDesired
+	pendingDesired *wire.ConfigDesired
 	lastState      []byte
 	lastStateAt    time.Time
 	stateTimer     *time.Timer
@@ -124,7 +126,7 @@ type cmdResult struct {
 }
 
 type cfgResult struct {
-	d    ConfigDesired
+	d    wire.ConfigDesired
 	sha  string
 	errs []config.FieldError
 }
@@ -132,13 +134,13 @@ type cfgResult struct {
 // New checks the fleet config and builds the link for device id (already
 // resolved from "auto" by the caller). It does not connect: Run does.
 func New(cfg config.Fleet, deviceID string, box Box, logger *slog.Logger, opts ...Option) (*Link, error) {
-	if !DeviceIDPattern.MatchString(deviceID) {
+	if !wire.DeviceIDPattern.MatchString(deviceID) {
 		return nil, fmt.Errorf("fleet: device id %q: want [a-z0-9][a-z0-9-]{0,62}", deviceID)
 	}
 	if cfg.Prefix == "" {
-		cfg.Prefix = DefaultPrefix
+		cfg.Prefix = wire.DefaultPrefix
 	}
-	if !ValidPrefix(cfg.Prefix) {
+	if !wire.ValidPrefix(cfg.Prefix) {
 		return nil, fmt.Errorf("fleet: prefix %q: want one topic level without wildcards", cfg.Prefix)
 	}
 	t, err := parseBroker(cfg)
@@ -152,7 +154,7 @@ func New(cfg config.Fleet, deviceID string, box Box, logger *slog.Logger, opts .
 		logger = slog.New(slog.DiscardHandler)
 	}
 	l := &Link{
-		cfg: cfg, id: deviceID, topics: Topics{Prefix: cfg.Prefix, ID: deviceID},
+		cfg: cfg, id: deviceID, topics: wire.Topics{Prefix: cfg.Prefix, ID: deviceID},
 		box: box, log: logger.With("component", "fleet"), target: t,
 		stateDir: DefaultStateDir(), interval: cfg.TelemetryInterval.D(), dial: dialPaho,
 		inbound: make(chan inMsg, maxInbound), acks: make(chan ackMsg),
@@ -177,7 +179,7 @@ func (l *Link) SetStopReason(reason string) { l.reason.Store(&reason) }
 // Run keeps the box connected until ctx ends, then publishes the graceful
 // offline status and returns nil.
 func (l *Link) Run(ctx context.Context) error {
-	l.log.Info("fleet link starting", "broker", l.target.url, "device", l.id, "prefix", l.cfg.Prefix)
+	l.log.Info("fleet link starting", "broker", l.target.URL, "device", l.id, "prefix", l.cfg.Prefix)
 	if s, err := loadSess(l.stateDir); err != nil {
 		l.log.Warn("session number lost, counting from 0", "err", err)
 	} else {
@@ -289,23 +291,23 @@ func (l *Link) connect(ctx context.Context) error {
 			l.savedSess = next
 		}
 	}
-	will, _ := json.Marshal(Status{V: SchemaVersion, Online: false, State: StatusLost, Sess: next})
+	will, _ := json.Marshal(wire.Status{V: wire.SchemaVersion, Online: false, State: wire.StatusLost, Sess: next})
 	pw, err := readPassword(l.cfg)
 	if err != nil {
 		return err
 	}
 	l.scrub.add(pw)
 	p := dialParams{
-		broker: l.target.url, clientID: l.id, username: l.username(), password: pw,
-		willTopic: l.topics.T(TopicStatus), will: will, onMessage: l.onMessage,
+		broker: l.target.URL, clientID: l.id, username: l.username(), password: pw,
+		willTopic: l.topics.T(wire.TopicStatus), will: will, onMessage: l.onMessage,
 	}
 	if l.cfg.Username != "" && l.cfg.Username != l.id && !l.certWarned {
 		l.log.Warn("fleet username differs from the device id: the broker ACL (%u) will refuse this box's topics",
 			"username", l.cfg.Username, "device", l.id)
 		l.certWarned = true
 	}
-	if l.target.secure {
-		tc, leaf, err := tlsConfig(l.cfg, l.target.host)
+	if l.target.Secure {
+		tc, leaf, err := wire.ClientTLS(l.cfg.CA, l.cfg.Cert, l.cfg.Key, l.target.Host)
 		if err != nil {
 			return err
 		}
@@ -324,10 +326,10 @@ func (l *Link) connect(ctx context.Context) error {
 	// Subscribe before the birth (as Sparkplug does): a fleet tool that
 	// answers the birth with a command must find the box listening.
 	subs := map[string]byte{
-		l.topics.T(TopicCmdReqPrefix + "+"): 1,
-		l.topics.T(TopicConfigDesired):      1,
-		l.topics.T(TopicOTAJob):             1,
-		l.topics.T(TopicStatus):             1,
+		l.topics.T(wire.TopicCmdReqPrefix + "+"): 1,
+		l.topics.T(wire.TopicConfigDesired):      1,
+		l.topics.T(wire.TopicOTAJob):             1,
+		l.topics.T(wire.TopicStatus):             1,
 	}
 	if err := c.Subscribe(ctx, subs); errors.Is(err, ErrSubscriptionDenied) {
 		// Reconnecting would not change the ACL: stay, publish, and say so.
@@ -339,7 +341,7 @@ func (l *Link) connect(ctx context.Context) error {
 	}
 	meta := l.meta()
 	birth := l.birth(meta)
-	topic, payload, err := l.encode(&outMsg{suffix: TopicStatus, body: birth})
+	topic, payload, err := l.encode(&outMsg{suffix: wire.TopicStatus, body: birth})
 	if err != nil {
 		c.Close(0)
 		return err
@@ -349,13 +351,13 @@ func (l *Link) connect(ctx context.Context) error {
 		return fmt.Errorf("fleet: birth not acknowledged: %w", err)
 	}
 	l.conn, l.connAt, l.birthSeen, l.inflight = c, time.Now(), false, 0
-	l.log.Info("fleet connected", "broker", l.target.url, "sess", l.sess)
-	l.out.push(&outMsg{suffix: TopicMeta, qos: 1, retained: true, latest: true, body: &meta})
+	l.log.Info("fleet connected", "broker", l.target.URL, "sess", l.sess)
+	l.out.push(&outMsg{suffix: wire.TopicMeta, qos: 1, retained: true, latest: true, body: &meta})
 	l.publishState(true)
 	if l.reported != nil {
 		r := *l.reported
-		r.Header = Header{}
-		l.out.push(&outMsg{suffix: TopicConfigReported, qos: 1, retained: true, latest: true, body: &r})
+		r.Header = wire.Header{}
+		l.out.push(&outMsg{suffix: wire.TopicConfigReported, qos: 1, retained: true, latest: true, body: &r})
 	}
 	return nil
 }
@@ -385,7 +387,7 @@ func (l *Link) encode(m *outMsg) (string, []byte, error) {
 		return "", nil, err
 	}
 	l.seq++
-	m.body.stamp(l.sess, l.seq, time.Now().UnixMilli())
+	m.body.Stamp(l.sess, l.seq, time.Now().UnixMilli())
 	b, err := json.Marshal(m.body)
 	if err != nil {
 		return "", nil, fmt.Errorf("fleet: encode %s: %w", m.suffix, err)
@@ -397,8 +399,8 @@ func (l *Link) encode(m *outMsg) (string, []byte, error) {
 		}
 		b = s
 	}
-	if len(b) > MaxPayload {
-		return "", nil, fmt.Errorf("fleet: %s is %d bytes, over the %d byte limit", m.suffix, len(b), MaxPayload)
+	if len(b) > wire.MaxPayload {
+		return "", nil, fmt.Errorf("fleet: %s is %d bytes, over the %d byte limit", m.suffix, len(b), wire.MaxPayload)
 	}
 	return topic, b, nil
 }
@@ -464,9 +466,9 @@ func (l *Link) sendNow(m *outMsg) error {
 }
 
 // meta is the box's Meta with redacted URLs and the link's additions.
-func (l *Link) meta() Meta {
+func (l *Link) meta() wire.Meta {
 	m := l.box.Meta()
-	m.Header = Header{}
+	m.Header = wire.Header{}
 	for i := range m.Outputs {
 		m.Outputs[i].URL = pipelines.RedactURL(m.Outputs[i].URL)
 	}
@@ -481,7 +483,7 @@ func (l *Link) meta() Meta {
 // commandList is every command this box answers, in table order.
 func (l *Link) commandList(boxCmds []string) []string {
 	var out []string
-	for _, c := range Commands {
+	for _, c := range wire.Commands {
 		if !c.Box || len(boxCmds) == 0 || contains(boxCmds, c.Name) {
 			out = append(out, c.Name)
 		}
@@ -506,26 +508,26 @@ func bootID() string {
 	return strings.TrimSpace(string(b))
 }
 
-func (l *Link) birth(meta Meta) *Status {
+func (l *Link) birth(meta wire.Meta) *wire.Status {
 	st := l.box.State()
 	l.birthState = statusStateOf(st)
-	return &Status{Online: true, State: l.birthState, BootID: meta.BootID, Agent: meta.Agent}
+	return &wire.Status{Online: true, State: l.birthState, BootID: meta.BootID, Agent: meta.Agent}
 }
 
 // statusStateOf is the status-level summary: init until the box has a mode,
 // alert on alerts or a sad/lost/error box, else ready.
-func statusStateOf(st State) string {
+func statusStateOf(st wire.State) string {
 	mood := st.Mood
 	if mood == "" {
-		mood = WorstMood(st.Moods)
+		mood = wire.WorstMood(st.Moods)
 	}
 	switch {
 	case st.Mode == "":
-		return StatusInit
-	case len(st.Alerts) > 0 || st.Mode == ModeError || mood == MoodSad || mood == MoodLost:
-		return StatusAlert
+		return wire.StatusInit
+	case len(st.Alerts) > 0 || st.Mode == wire.ModeError || mood == wire.MoodSad || mood == wire.MoodLost:
+		return wire.StatusAlert
 	}
-	return StatusReady
+	return wire.StatusReady
 }
 
 // publishState queues the state when it changed, at most once a second
@@ -533,9 +535,9 @@ func statusStateOf(st State) string {
 // republishes the birth.
 func (l *Link) publishState(force bool) {
 	st := l.box.State()
-	st.Header = Header{}
+	st.Header = wire.Header{}
 	if st.Mood == "" {
-		st.Mood = WorstMood(st.Moods)
+		st.Mood = wire.WorstMood(st.Moods)
 	}
 	body, err := json.Marshal(st)
 	if err != nil {
@@ -553,10 +555,10 @@ func (l *Link) publishState(force bool) {
 		}
 	}
 	l.lastState, l.lastStateAt = body, now
-	l.out.push(&outMsg{suffix: TopicState, qos: 1, retained: true, latest: true, body: &st})
+	l.out.push(&outMsg{suffix: wire.TopicState, qos: 1, retained: true, latest: true, body: &st})
 	if s := statusStateOf(st); l.conn != nil && s != l.birthState {
 		b := l.birth(l.meta())
-		l.out.push(&outMsg{suffix: TopicStatus, qos: 1, retained: true, latest: true, body: b})
+		l.out.push(&outMsg{suffix: wire.TopicStatus, qos: 1, retained: true, latest: true, body: b})
 	}
 }
 
@@ -565,11 +567,11 @@ func (l *Link) publishTelemetry() {
 		return
 	}
 	t := l.box.Telemetry()
-	t.Header = Header{}
+	t.Header = wire.Header{}
 	t.IntervalS = int(l.interval / time.Second)
 	// Retained so that `capboxctl ls` shows temperature and last-seen at
 	// once instead of waiting a whole interval; QoS 0, never queued.
-	if err := l.sendNow(&outMsg{suffix: TopicTelemetry, qos: 0, retained: true, body: &t}); err != nil {
+	if err := l.sendNow(&outMsg{suffix: wire.TopicTelemetry, qos: 0, retained: true, body: &t}); err != nil {
 		l.log.Warn("telemetry not sent", "err", err)
 	}
 }
@@ -577,13 +579,13 @@ func (l *Link) publishTelemetry() {
 // rebirth republishes every retained document.
 func (l *Link) rebirth() {
 	meta := l.meta()
-	l.out.push(&outMsg{suffix: TopicStatus, qos: 1, retained: true, latest: true, body: l.birth(meta)})
-	l.out.push(&outMsg{suffix: TopicMeta, qos: 1, retained: true, latest: true, body: &meta})
+	l.out.push(&outMsg{suffix: wire.TopicStatus, qos: 1, retained: true, latest: true, body: l.birth(meta)})
+	l.out.push(&outMsg{suffix: wire.TopicMeta, qos: 1, retained: true, latest: true, body: &meta})
 	l.publishState(true)
 	if l.reported != nil {
 		r := *l.reported
-		r.Header = Header{}
-		l.out.push(&outMsg{suffix: TopicConfigReported, qos: 1, retained: true, latest: true, body: &r})
+		r.Header = wire.Header{}
+		l.out.push(&outMsg{suffix: wire.TopicConfigReported, qos: 1, retained: true, latest: true, body: &r})
 	}
 }
 
@@ -593,13 +595,13 @@ func (l *Link) handleInbound(ctx context.Context, m inMsg) {
 		return
 	}
 	switch {
-	case suffix == TopicStatus:
+	case suffix == wire.TopicStatus:
 		l.onOwnStatus(m.payload, m.retained)
-	case suffix == TopicConfigDesired:
+	case suffix == wire.TopicConfigDesired:
 		l.onDesired(ctx, m.payload)
-	case strings.HasPrefix(suffix, TopicCmdReqPrefix):
-		l.onCommand(ctx, strings.TrimPrefix(suffix, TopicCmdReqPrefix), m.payload)
-	case suffix == TopicOTAJob:
+	case strings.HasPrefix(suffix, wire.TopicCmdReqPrefix):
+		l.onCommand(ctx, strings.TrimPrefix(suffix, wire.TopicCmdReqPrefix), m.payload)
+	case suffix == wire.TopicOTAJob:
 		l.log.Debug("ota/job ignored: updates are not part of protocol version 1 here")
 	}
 }
@@ -613,10 +615,10 @@ func (l *Link) onOwnStatus(payload []byte, retained bool) {
 	if l.conn == nil || retained {
 		return
 	}
-	var s Status
+	var s wire.Status
 	var err error
 	if len(payload) > 0 {
-		s, err = DecodeStatus(payload)
+		s, err = wire.DecodeStatus(payload)
 	}
 	switch {
 	case err == nil && s.Online && s.Sess == l.sess:
@@ -630,32 +632,32 @@ func (l *Link) onOwnStatus(payload []byte, retained bool) {
 		return
 	}
 	l.log.Info("retained status says offline: publishing the birth again", "their_sess", s.Sess, "sess", l.sess)
-	l.out.push(&outMsg{suffix: TopicStatus, qos: 1, retained: true, latest: true, body: l.birth(l.meta())})
+	l.out.push(&outMsg{suffix: wire.TopicStatus, qos: 1, retained: true, latest: true, body: l.birth(l.meta())})
 }
 
-func (l *Link) respond(name string, res CmdResponse) {
+func (l *Link) respond(name string, res wire.CmdResponse) {
 	if len(res.Msg) > maxMsgLen {
 		res.Msg = res.Msg[:maxMsgLen]
 	}
-	if !ValidName(name) {
+	if !wire.ValidName(name) {
 		return
 	}
-	l.out.push(&outMsg{suffix: TopicCmdResPrefix + name, qos: 1, body: &res})
+	l.out.push(&outMsg{suffix: wire.TopicCmdResPrefix + name, qos: 1, body: &res})
 }
 
 func (l *Link) onCommand(ctx context.Context, name string, payload []byte) {
-	if !ValidName(name) {
+	if !wire.ValidName(name) {
 		l.log.Debug("request with an invalid command name ignored")
 		return
 	}
-	req, err := DecodeRequest(payload)
+	req, err := wire.DecodeRequest(payload)
 	if err != nil {
 		l.log.Info("bad command request", "cmd", name, "id", req.ID, "err", err)
-		l.respond(name, CmdResponse{ID: req.ID, Status: ResError, Code: codeFor(err), Msg: err.Error()})
+		l.respond(name, wire.CmdResponse{ID: req.ID, Status: wire.ResError, Code: wire.CodeFor(err), Msg: err.Error()})
 		return
 	}
 	if r := l.dd.seen(name, req.ID); r != nil {
-		res := CmdResponse{ID: req.ID, Status: ResDuplicate}
+		res := wire.CmdResponse{ID: req.ID, Status: wire.ResDuplicate}
 		if r.pending {
 			res.Msg = "the first request with this id is still running"
 		} else {
@@ -664,39 +666,39 @@ func (l *Link) onCommand(ctx context.Context, name string, payload []byte) {
 		l.respond(name, res)
 		return
 	}
-	final := func(res CmdResponse) {
+	final := func(res wire.CmdResponse) {
 		res.ID = req.ID
 		l.dd.done(name, req.ID, res)
 		l.respond(name, res)
 	}
 	if req.Exp > 0 && time.Now().UnixMilli() > req.Exp {
-		final(CmdResponse{Status: ResExpired, Code: CodeExpired, Msg: "request expired before it arrived"})
+		final(wire.CmdResponse{Status: wire.ResExpired, Code: wire.CodeExpired, Msg: "request expired before it arrived"})
 		return
 	}
-	spec, ok := LookupCommand(name)
+	spec, ok := wire.LookupCommand(name)
 	if !ok || (spec.Box && !contains(l.meta().Commands, name)) {
-		final(CmdResponse{Status: ResUnsupported, Code: CodeUnsupported, Msg: fmt.Sprintf("this box has no command %q", name)})
+		final(wire.CmdResponse{Status: wire.ResUnsupported, Code: wire.CodeUnsupported, Msg: fmt.Sprintf("this box has no command %q", name)})
 		return
 	}
-	args, err := DecodeArgs(spec, req.Args)
+	args, err := wire.DecodeArgs(spec, req.Args)
 	if err != nil {
-		final(CmdResponse{Status: ResError, Code: CodeBadArgs, Msg: err.Error()})
+		final(wire.CmdResponse{Status: wire.ResError, Code: wire.CodeBadArgs, Msg: err.Error()})
 		return
 	}
 	l.log.Info("fleet command", "cmd", name, "id", req.ID)
 	switch name {
-	case CmdPing:
+	case wire.CmdPing:
 		res, _ := json.Marshal(map[string]any{"pong": true, "sess": l.sess, "ts": time.Now().UnixMilli()})
-		final(CmdResponse{Status: ResOK, Result: res})
+		final(wire.CmdResponse{Status: wire.ResOK, Result: res})
 		return
-	case CmdRebirth:
+	case wire.CmdRebirth:
 		l.rebirth()
-		final(CmdResponse{Status: ResOK})
+		final(wire.CmdResponse{Status: wire.ResOK})
 		return
 	}
 	if l.running >= maxRunning {
 		l.dd.forget(name, req.ID) // busy is no answer to remember: a resend may run
-		l.respond(name, CmdResponse{ID: req.ID, Status: ResRejected, Code: CodeBusy,
+		l.respond(name, wire.CmdResponse{ID: req.ID, Status: wire.ResRejected, Code: wire.CodeBusy,
 			Msg: fmt.Sprintf("%d commands already running", l.running)})
 		return
 	}
@@ -707,7 +709,7 @@ func (l *Link) onCommand(ctx context.Context, name string, payload []byte) {
 
 // runCommand runs one box command off the loop, answering "accepted" when
 // it takes longer than acceptedAfter.
-func (l *Link) runCommand(ctx context.Context, spec CommandSpec, id string, args Args) {
+func (l *Link) runCommand(ctx context.Context, spec wire.CommandSpec, id string, args wire.Args) {
 	defer l.cmdWG.Done()
 	cctx, cancel := context.WithTimeout(ctx, spec.Timeout)
 	defer cancel()
@@ -744,7 +746,7 @@ func (l *Link) post(r cmdResult) {
 
 func (l *Link) onCmdDone(r cmdResult) {
 	if r.accepted {
-		l.respond(r.name, CmdResponse{ID: r.id, Status: ResAccepted})
+		l.respond(r.name, wire.CmdResponse{ID: r.id, Status: wire.ResAccepted})
 		return
 	}
 	l.running--
@@ -753,72 +755,72 @@ func (l *Link) onCmdDone(r cmdResult) {
 	l.dd.done(r.name, r.id, res)
 	l.respond(r.name, res)
 	l.log.Info("fleet command done", "cmd", r.name, "id", r.id, "status", res.Status, "code", res.Code)
-	if res.Status != ResOK {
+	if res.Status != wire.ResOK {
 		return
 	}
 	switch r.name {
-	case CmdDetect:
+	case wire.CmdDetect:
 		meta := l.meta()
-		l.out.push(&outMsg{suffix: TopicMeta, qos: 1, retained: true, latest: true, body: &meta})
-	case CmdReboot:
-		l.SetStopReason(ReasonReboot)
+		l.out.push(&outMsg{suffix: wire.TopicMeta, qos: 1, retained: true, latest: true, body: &meta})
+	case wire.CmdReboot:
+		l.SetStopReason(wire.ReasonReboot)
 	}
 }
 
 // commandResponse turns a box result or error into the answer.
-func (l *Link) commandResponse(r cmdResult) CmdResponse {
+func (l *Link) commandResponse(r cmdResult) wire.CmdResponse {
 	if r.err != nil {
 		var ce *CommandError
 		switch {
 		case errors.As(r.err, &ce):
 			st := ce.Status
 			if st == "" {
-				st = ResError
+				st = wire.ResError
 			}
-			return CmdResponse{Status: st, Code: ce.Code, Msg: ce.Msg}
+			return wire.CmdResponse{Status: st, Code: ce.Code, Msg: ce.Msg}
 		case errors.Is(r.err, ErrUnsupported):
-			return CmdResponse{Status: ResUnsupported, Code: CodeUnsupported, Msg: r.err.Error()}
+			return wire.CmdResponse{Status: wire.ResUnsupported, Code: wire.CodeUnsupported, Msg: r.err.Error()}
 		case errors.Is(r.err, context.DeadlineExceeded):
-			return CmdResponse{Status: ResError, Code: CodeTimeout, Msg: "the box did not finish in time"}
+			return wire.CmdResponse{Status: wire.ResError, Code: wire.CodeTimeout, Msg: "the box did not finish in time"}
 		case errors.Is(r.err, context.Canceled):
-			return CmdResponse{Status: ResError, Code: CodeShutdown, Msg: "the agent is stopping"}
+			return wire.CmdResponse{Status: wire.ResError, Code: wire.CodeShutdown, Msg: "the agent is stopping"}
 		}
-		return CmdResponse{Status: ResError, Code: CodeFailed, Msg: r.err.Error()}
+		return wire.CmdResponse{Status: wire.ResError, Code: wire.CodeFailed, Msg: r.err.Error()}
 	}
 	var result any
 	switch {
 	case r.res.JPEG != nil:
-		if len(r.res.JPEG) > MaxSnapshotJPEG {
-			return CmdResponse{Status: ResError, Code: CodeTooLarge,
-				Msg: fmt.Sprintf("snapshot is %d bytes, over %d", len(r.res.JPEG), MaxSnapshotJPEG)}
+		if len(r.res.JPEG) > wire.MaxSnapshotJPEG {
+			return wire.CmdResponse{Status: wire.ResError, Code: wire.CodeTooLarge,
+				Msg: fmt.Sprintf("snapshot is %d bytes, over %d", len(r.res.JPEG), wire.MaxSnapshotJPEG)}
 		}
-		result = SnapshotResult{JPEG: r.res.JPEG, Bytes: len(r.res.JPEG)}
+		result = wire.SnapshotResult{JPEG: r.res.JPEG, Bytes: len(r.res.JPEG)}
 	case r.res.Data != nil:
 		result = r.res.Data
 	default:
-		return CmdResponse{Status: ResOK}
+		return wire.CmdResponse{Status: wire.ResOK}
 	}
 	b, err := json.Marshal(result)
 	if err != nil {
-		return CmdResponse{Status: ResError, Code: CodeInternal, Msg: "result not encodable"}
+		return wire.CmdResponse{Status: wire.ResError, Code: wire.CodeInternal, Msg: "result not encodable"}
 	}
-	if len(b) > MaxPayload-1024 {
-		return CmdResponse{Status: ResError, Code: CodeTooLarge, Msg: fmt.Sprintf("result is %d bytes, over the payload limit", len(b))}
+	if len(b) > wire.MaxPayload-1024 {
+		return wire.CmdResponse{Status: wire.ResError, Code: wire.CodeTooLarge, Msg: fmt.Sprintf("result is %d bytes, over the payload limit", len(b))}
 	}
-	return CmdResponse{Status: ResOK, Result: b}
+	return wire.CmdResponse{Status: wire.ResOK, Result: b}
 }
 
 // shutdown publishes the graceful offline status, closes the connection and
 // waits (bounded) for running commands, which see ctx cancelled.
 func (l *Link) shutdown() {
 	close(l.quit)
-	reason := ReasonShutdown
+	reason := wire.ReasonShutdown
 	if r := l.reason.Load(); r != nil {
 		reason = *r
 	}
 	if l.conn != nil {
-		st := &Status{Online: false, State: StatusDisconnected, Reason: reason, BootID: bootID()}
-		topic, b, err := l.encode(&outMsg{suffix: TopicStatus, body: st})
+		st := &wire.Status{Online: false, State: wire.StatusDisconnected, Reason: reason, BootID: bootID()}
+		topic, b, err := l.encode(&outMsg{suffix: wire.TopicStatus, body: st})
 		if err == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), offlineTimeout)
 			err = wait(ctx, l.conn.Publish(topic, 1, true, b), l.conn.Done())

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"capbox/agent/config"
+	"capbox/agent/fleet/wire"
 )
 
 // doneToken is an acknowledgement that is already complete.
@@ -110,27 +111,27 @@ func (b *fakeBroker) published(suffix string) []pub {
 // stubBox is a minimal Box for loop tests.
 type stubBox struct {
 	mu      sync.Mutex
-	state   State
+	state   wire.State
 	changed chan struct{}
-	events  chan Event
+	events  chan wire.Event
 }
 
 func newStubBox() *stubBox {
-	return &stubBox{state: State{Mode: ModeStreaming, Outputs: map[string]string{"a": OutputUp}},
-		changed: make(chan struct{}, 1), events: make(chan Event, 8)}
+	return &stubBox{state: wire.State{Mode: wire.ModeStreaming, Outputs: map[string]string{"a": wire.OutputUp}},
+		changed: make(chan struct{}, 1), events: make(chan wire.Event, 8)}
 }
 
-func (b *stubBox) Meta() Meta { return Meta{Agent: "t"} }
-func (b *stubBox) State() State {
+func (b *stubBox) Meta() wire.Meta { return wire.Meta{Agent: "t"} }
+func (b *stubBox) State() wire.State {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := b.state
 	s.Outputs = map[string]string{"a": b.state.Outputs["a"]}
 	return s
 }
-func (b *stubBox) Telemetry() Telemetry          { return Telemetry{UptimeS: 1} }
+func (b *stubBox) Telemetry() wire.Telemetry     { return wire.Telemetry{UptimeS: 1} }
 func (b *stubBox) StateChanged() <-chan struct{} { return b.changed }
-func (b *stubBox) Events() <-chan Event          { return b.events }
+func (b *stubBox) Events() <-chan wire.Event     { return b.events }
 func (b *stubBox) setOutput(v string) {
 	b.mu.Lock()
 	b.state.Outputs["a"] = v
@@ -140,7 +141,7 @@ func (b *stubBox) setOutput(v string) {
 	default:
 	}
 }
-func (b *stubBox) Command(context.Context, string, Args) (Result, error) { return Result{}, nil }
+func (b *stubBox) Command(context.Context, string, wire.Args) (Result, error) { return Result{}, nil }
 func (b *stubBox) ApplyConfig(context.Context, int64, json.RawMessage) (string, []config.FieldError) {
 	return "", nil
 }
@@ -260,13 +261,13 @@ func TestStateRateLimit(t *testing.T) {
 				t.Errorf("states %d,%d %s apart (%s)", i-1, i, gap, states[i].payload)
 			}
 		}
-		var last State
+		var last wire.State
 		if err := json.Unmarshal(states[len(states)-1].payload, &last); err != nil || last.Outputs["a"] != "v49" {
 			t.Errorf("last state %s", states[len(states)-1].payload)
 		}
-		var prev Header
+		var prev wire.Header
 		for _, s := range states {
-			var h Header
+			var h wire.Header
 			_ = json.Unmarshal(s.payload, &h)
 			if !prev.Before(h) {
 				t.Errorf("state %+v not after %+v", h, prev)
@@ -293,7 +294,7 @@ func TestOfflineQueue(t *testing.T) {
 		fb.set(func(b *fakeBroker) { b.down = true; b.conn.Close(0) })
 		synctest.Wait()
 		for i := range 5 {
-			box.events <- Event{Type: EvtOutputDown, Msg: fmt.Sprint("e", i)}
+			box.events <- wire.Event{Type: wire.EvtOutputDown, Msg: fmt.Sprint("e", i)}
 		}
 		time.Sleep(90 * time.Second)
 		if n := len(fb.published("telemetry")); n != 2 {
@@ -308,7 +309,7 @@ func TestOfflineQueue(t *testing.T) {
 			t.Fatalf("%d queued events delivered, want 5", len(evs))
 		}
 		for i, p := range evs {
-			var e Event
+			var e wire.Event
 			_ = json.Unmarshal(p.payload, &e)
 			if e.Msg != fmt.Sprint("e", i) || e.Sess != 2 {
 				t.Errorf("event %d = %+v", i, e)
@@ -323,22 +324,22 @@ func TestOfflineQueue(t *testing.T) {
 func TestOutboxBounds(t *testing.T) {
 	var o outbox
 	for i := range 300 {
-		o.push(&outMsg{suffix: "evt/x", body: &Event{Msg: fmt.Sprint(i)}})
+		o.push(&outMsg{suffix: "evt/x", body: &wire.Event{Msg: fmt.Sprint(i)}})
 	}
 	for range 3 {
-		o.push(&outMsg{suffix: TopicState, latest: true, body: &State{}})
+		o.push(&outMsg{suffix: wire.TopicState, latest: true, body: &wire.State{}})
 	}
 	if o.len() != maxQueuedEvents+1 || o.dropped != 300-maxQueuedEvents {
 		t.Fatalf("len %d dropped %d", o.len(), o.dropped)
 	}
-	if first := o.pop(); first.body.(*Event).Msg != fmt.Sprint(300-maxQueuedEvents) {
-		t.Errorf("oldest kept = %s", first.body.(*Event).Msg)
+	if first := o.pop(); first.body.(*wire.Event).Msg != fmt.Sprint(300-maxQueuedEvents) {
+		t.Errorf("oldest kept = %s", first.body.(*wire.Event).Msg)
 	}
 	// A requeued state is dropped when a newer one waits.
-	o.requeue(&outMsg{suffix: TopicState, latest: true, body: &State{Mode: "old"}})
+	o.requeue(&outMsg{suffix: wire.TopicState, latest: true, body: &wire.State{Mode: "old"}})
 	n := 0
 	for m := o.pop(); m != nil; m = o.pop() {
-		if m.suffix == TopicState {
+		if m.suffix == wire.TopicState {
 			n++
 		}
 	}
@@ -353,7 +354,7 @@ func TestDedupBounds(t *testing.T) {
 		if d.seen("ping", fmt.Sprint(i)) != nil {
 			t.Fatal("new id reported as seen")
 		}
-		d.done("ping", fmt.Sprint(i), CmdResponse{Status: ResOK})
+		d.done("ping", fmt.Sprint(i), wire.CmdResponse{Status: wire.ResOK})
 	}
 	if d.order.Len() != maxRememberedIDs {
 		t.Errorf("remembers %d ids", d.order.Len())
@@ -361,10 +362,10 @@ func TestDedupBounds(t *testing.T) {
 	if d.seen("ping", "0") != nil {
 		t.Error("oldest id still remembered")
 	}
-	if r := d.seen("ping", fmt.Sprint(maxRememberedIDs+9)); r == nil || r.pending || r.res.Status != ResOK {
+	if r := d.seen("ping", fmt.Sprint(maxRememberedIDs+9)); r == nil || r.pending || r.res.Status != wire.ResOK {
 		t.Errorf("recent id: %+v", r)
 	}
-	big := CmdResponse{Status: ResOK, Result: make([]byte, 12<<10)}
+	big := wire.CmdResponse{Status: wire.ResOK, Result: make([]byte, 12<<10)}
 	for i := range 200 {
 		id := fmt.Sprint("s", i)
 		d.seen("snapshot", id)
@@ -376,7 +377,7 @@ func TestDedupBounds(t *testing.T) {
 }
 
 func TestCheckOutgoing(t *testing.T) {
-	tp := Topics{Prefix: "capbox", ID: "box-1"}
+	tp := wire.Topics{Prefix: "capbox", ID: "box-1"}
 	ok := []string{"status", "meta", "state", "telemetry", "evt/signal_lost", "cmd/res/ping", "config/reported", "ota/status"}
 	for _, s := range ok {
 		if err := tp.CheckOutgoing(tp.T(s)); err != nil {
@@ -386,7 +387,7 @@ func TestCheckOutgoing(t *testing.T) {
 	bad := []string{"capbox/box-2/status", "capbox/box-1/cmd/req/ping", "capbox/box-1/config/desired", "capbox/box-1/ota/job",
 		"capbox/box-1/evt/#", "capbox/box-1/evt/a/b", "capbox/box-1/#", "other/box-1/status", "capbox/box-1", "capbox/box-1/evt/"}
 	for _, s := range bad {
-		if err := tp.CheckOutgoing(s); !errors.Is(err, ErrForeignTopic) {
+		if err := tp.CheckOutgoing(s); !errors.Is(err, wire.ErrForeignTopic) {
 			t.Errorf("%s allowed", s)
 		}
 	}

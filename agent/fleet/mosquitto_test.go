@@ -12,13 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"capbox/agent/fleet"
+	"capbox/agent/fleet/wire"
 )
 
 const mosquittoBin = "/usr/sbin/mosquitto"
 
 // startMosquitto runs the real broker on a free loopback port with the
-// password file and PROTOCOL.md's ACL (fleet.MosquittoACL); with pki, it
+// password file and PROTOCOL.md's ACL (wire.MosquittoACL); with pki, it
 // serves mutual TLS with the certificate CN as the username.
 func startMosquitto(t *testing.T, pki *testPKI) *env {
 	t.Helper()
@@ -28,7 +28,7 @@ func startMosquitto(t *testing.T, pki *testPKI) *env {
 	dir := t.TempDir()
 	e := &env{t: t, dir: dir, pwFile: writePasswords(t, dir, boxIDs...), tls: pki, secure: pki != nil}
 	acl := filepath.Join(dir, "acl")
-	if err := os.WriteFile(acl, []byte(fleet.MosquittoACL("capbox", "fleet")), 0o600); err != nil {
+	if err := os.WriteFile(acl, []byte(wire.MosquittoACL("capbox", "fleet")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	e.addr = freePort(t)

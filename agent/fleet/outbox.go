@@ -1,5 +1,7 @@
 package fleet
 
+import "capbox/agent/fleet/wire"
+
 // Bounds of what waits for the broker (PROTOCOL.md: messages that matter
 // are queued in bounded memory while offline; telemetry is not queued).
 const (
@@ -11,14 +13,7 @@ const (
 // stamper is a payload whose header is filled at send time, so that
 // (sess, seq) follow the order messages actually leave in.
 type stamper interface {
-	stamp(sess, seq, nowMS int64)
-}
-
-func (s *Status) stamp(sess, seq, nowMS int64) {
-	s.V, s.Sess, s.Seq = SchemaVersion, sess, seq
-	if s.TS == 0 {
-		s.TS = nowMS
-	}
+	Stamp(sess, seq, nowMS int64)
 }
 
 // outMsg is one message for the broker.
@@ -44,9 +39,9 @@ type outbox struct {
 
 func (o *outbox) kindCount(m *outMsg) *int {
 	switch {
-	case len(m.suffix) > len(TopicEvtPrefix) && m.suffix[:len(TopicEvtPrefix)] == TopicEvtPrefix:
+	case len(m.suffix) > len(wire.TopicEvtPrefix) && m.suffix[:len(wire.TopicEvtPrefix)] == wire.TopicEvtPrefix:
 		return &o.events
-	case len(m.suffix) > len(TopicCmdResPrefix) && m.suffix[:len(TopicCmdResPrefix)] == TopicCmdResPrefix:
+	case len(m.suffix) > len(wire.TopicCmdResPrefix) && m.suffix[:len(wire.TopicCmdResPrefix)] == wire.TopicCmdResPrefix:
 		return &o.responses
 	}
 	return nil

@@ -18,6 +18,7 @@ import (
 
 	"capbox/agent/config"
 	"capbox/agent/fleet"
+	"capbox/agent/fleet/wire"
 	"capbox/board"
 )
 
@@ -131,21 +132,21 @@ func TestLifecycle(t *testing.T) {
 		r := e.startLink("box-a", nil, "", nil)
 
 		birth := decodeStatus(t, o.waitFor(0, 10*time.Second, "birth", statusIs("box-a", true, 1)))
-		if birth.State != fleet.StatusReady || birth.Agent != "0.3.0-test" || birth.Seq != 1 || birth.TS == 0 {
+		if birth.State != wire.StatusReady || birth.Agent != "0.3.0-test" || birth.Seq != 1 || birth.TS == 0 {
 			t.Errorf("birth = %+v", birth)
 		}
-		meta := decodeJSON[fleet.Meta](t, o.waitFor(0, 5*time.Second, "meta", topicIs("capbox/box-a/meta")))
+		meta := decodeJSON[wire.Meta](t, o.waitFor(0, 5*time.Second, "meta", topicIs("capbox/box-a/meta")))
 		if meta.Outputs[0].URL != "rtmp://ingest.example.org/live/***" || !strings.Contains(meta.Outputs[1].URL, "passphrase=***") {
 			t.Errorf("meta outputs not redacted: %+v", meta.Outputs)
 		}
-		if len(meta.Commands) != len(fleet.Commands) || meta.TelemetryIntervalS != 1 || meta.Sess != 1 || meta.Seq < 2 {
+		if len(meta.Commands) != len(wire.Commands) || meta.TelemetryIntervalS != 1 || meta.Sess != 1 || meta.Seq < 2 {
 			t.Errorf("meta = %+v", meta)
 		}
-		st := decodeJSON[fleet.State](t, o.waitFor(0, 5*time.Second, "state", topicIs("capbox/box-a/state")))
-		if st.Mood != fleet.MoodHappy || st.Outputs["primary"] != fleet.OutputUp || st.Capture.Format != "1080p60" {
+		st := decodeJSON[wire.State](t, o.waitFor(0, 5*time.Second, "state", topicIs("capbox/box-a/state")))
+		if st.Mood != wire.MoodHappy || st.Outputs["primary"] != wire.OutputUp || st.Capture.Format != "1080p60" {
 			t.Errorf("state = %+v", st)
 		}
-		tel := decodeJSON[fleet.Telemetry](t, o.waitFor(0, 5*time.Second, "telemetry", topicIs("capbox/box-a/telemetry")))
+		tel := decodeJSON[wire.Telemetry](t, o.waitFor(0, 5*time.Second, "telemetry", topicIs("capbox/box-a/telemetry")))
 		if tel.Sys.TempsC["cpu-thermal"] != 55.5 || tel.Sess != 1 || tel.IntervalS != 1 {
 			t.Errorf("telemetry = %+v", tel)
 		}
@@ -153,7 +154,7 @@ func TestLifecycle(t *testing.T) {
 		// Ten changes in a burst: at most one state a second, the last wins.
 		from := o.mark()
 		for i := range 10 {
-			r.box.setState(func(s *fleet.State) { s.Outputs["primary"] = fmt.Sprint("step-", i) })
+			r.box.setState(func(s *wire.State) { s.Outputs["primary"] = fmt.Sprint("step-", i) })
 			time.Sleep(20 * time.Millisecond)
 		}
 		last := o.waitFor(from, 5*time.Second, "final state", func(m obsMsg) bool {
@@ -176,9 +177,9 @@ func TestLifecycle(t *testing.T) {
 		_ = last
 
 		// An event goes out on evt/{type}, stamped with the session.
-		r.box.events <- fleet.Event{Type: fleet.EvtSignalLost, Part: fleet.PartCapture}
-		ev := decodeJSON[fleet.Event](t, o.waitFor(0, 5*time.Second, "event", topicIs("capbox/box-a/evt/signal_lost")))
-		if ev.Sess != 1 || ev.Type != fleet.EvtSignalLost || ev.TS == 0 {
+		r.box.events <- wire.Event{Type: wire.EvtSignalLost, Part: wire.PartCapture}
+		ev := decodeJSON[wire.Event](t, o.waitFor(0, 5*time.Second, "event", topicIs("capbox/box-a/evt/signal_lost")))
+		if ev.Sess != 1 || ev.Type != wire.EvtSignalLost || ev.TS == 0 {
 			t.Errorf("event = %+v", ev)
 		}
 
@@ -186,7 +187,7 @@ func TestLifecycle(t *testing.T) {
 		from = o.mark()
 		r.stop()
 		off := decodeStatus(t, o.waitFor(from, 5*time.Second, "graceful offline", statusIs("box-a", false, 1)))
-		if off.State != fleet.StatusDisconnected || off.Reason != fleet.ReasonShutdown {
+		if off.State != wire.StatusDisconnected || off.Reason != wire.ReasonShutdown {
 			t.Errorf("offline = %+v", off)
 		}
 		r2 := e.startLink("box-a", nil, r.stateDir, nil)
@@ -214,22 +215,22 @@ func TestCommands(t *testing.T) {
 		r := e.startLink("box-b", nil, "", nil)
 		o.waitFor(0, 10*time.Second, "birth", statusIs("box-b", true, 0))
 
-		for _, c := range fleet.Commands {
+		for _, c := range wire.Commands {
 			var args any
 			switch c.Name {
-			case fleet.CmdRestartOutput, fleet.CmdStartOutput, fleet.CmdStopOutput:
+			case wire.CmdRestartOutput, wire.CmdStartOutput, wire.CmdStopOutput:
 				args = map[string]string{"name": "primary"}
-			case fleet.CmdSetLogLevel:
+			case wire.CmdSetLogLevel:
 				args = map[string]string{"level": "debug"}
 			}
 			res := o.command("box-b", c.Name, commandBody("rt-"+c.Name, args, time.Now().Add(time.Minute).UnixMilli()))
-			if res.Status != fleet.ResOK {
+			if res.Status != wire.ResOK {
 				t.Errorf("%s: %+v", c.Name, res)
 				continue
 			}
 			switch c.Name {
-			case fleet.CmdSnapshot:
-				var s fleet.SnapshotResult
+			case wire.CmdSnapshot:
+				var s wire.SnapshotResult
 				if err := json.Unmarshal(res.Result, &s); err != nil {
 					t.Fatal(err)
 				}
@@ -237,16 +238,16 @@ func TestCommands(t *testing.T) {
 				if err != nil || img.Bounds().Dx() != 64 || s.Bytes != len(s.JPEG) {
 					t.Errorf("snapshot: %v %v", err, s.Bytes)
 				}
-			case fleet.CmdDetect:
+			case wire.CmdDetect:
 				var d board.Detection
 				if err := json.Unmarshal(res.Result, &d); err != nil || d.Board.ID != "x86" {
 					t.Errorf("detect result %s: %v", res.Result, err)
 				}
-			case fleet.CmdPing:
+			case wire.CmdPing:
 				if !bytes.Contains(res.Result, []byte(`"pong":true`)) {
 					t.Errorf("ping result %s", res.Result)
 				}
-			case fleet.CmdSetLogLevel:
+			case wire.CmdSetLogLevel:
 				r.box.mu.Lock()
 				if r.box.lastArgs.Level != "debug" {
 					t.Errorf("set_log_level args %+v", r.box.lastArgs)
@@ -255,7 +256,7 @@ func TestCommands(t *testing.T) {
 			}
 		}
 		var boxCmds []string
-		for _, c := range fleet.Commands {
+		for _, c := range wire.Commands {
 			if c.Box {
 				boxCmds = append(boxCmds, c.Name)
 			}
@@ -267,9 +268,9 @@ func TestCommands(t *testing.T) {
 		// Duplicate: the first answer again, the box runs it once.
 		before := len(r.box.callList())
 		body := commandBody("dup-1", map[string]string{"name": "backup"}, 0)
-		first := o.command("box-b", fleet.CmdRestartOutput, body)
-		dup := o.command("box-b", fleet.CmdRestartOutput, body)
-		if first.Status != fleet.ResOK || dup.Status != fleet.ResDuplicate || dup.FirstStatus != fleet.ResOK || !dup.Succeeded() {
+		first := o.command("box-b", wire.CmdRestartOutput, body)
+		dup := o.command("box-b", wire.CmdRestartOutput, body)
+		if first.Status != wire.ResOK || dup.Status != wire.ResDuplicate || dup.FirstStatus != wire.ResOK || !dup.Succeeded() {
 			t.Errorf("first %+v, dup %+v", first, dup)
 		}
 		if n := len(r.box.callList()) - before; n != 1 {
@@ -280,22 +281,22 @@ func TestCommands(t *testing.T) {
 		cases := []struct {
 			name, body, status, code string
 		}{
-			{"expired", commandBody("exp-1", nil, time.Now().Add(-time.Second).UnixMilli()), fleet.ResExpired, fleet.CodeExpired},
-			{"unknown output", commandBody("out-1", map[string]string{"name": "nope"}, 0), fleet.ResRejected, fleet.CodeNoOutput},
-			{"missing arg", commandBody("arg-1", nil, 0), fleet.ResError, fleet.CodeBadArgs},
-			{"arg wrong type", commandBody("arg-2", map[string]int{"name": 5}, 0), fleet.ResError, fleet.CodeBadArgs},
-			{"extra arg", commandBody("arg-3", map[string]string{"name": "primary", "force": "yes"}, 0), fleet.ResError, fleet.CodeBadArgs},
-			{"bad name pattern", commandBody("arg-4", map[string]string{"name": "../../etc"}, 0), fleet.ResError, fleet.CodeBadArgs},
-			{"schema v2", `{"v":2,"id":"v-2"}`, fleet.ResError, fleet.CodeVersion},
-			{"v wrong type", `{"v":"1","id":"wt-1"}`, fleet.ResError, fleet.CodeBadRequest},
-			{"unknown key", `{"v":1,"id":"uk-1","argz":{}}`, fleet.ResError, fleet.CodeBadRequest},
+			{"expired", commandBody("exp-1", nil, time.Now().Add(-time.Second).UnixMilli()), wire.ResExpired, wire.CodeExpired},
+			{"unknown output", commandBody("out-1", map[string]string{"name": "nope"}, 0), wire.ResRejected, wire.CodeNoOutput},
+			{"missing arg", commandBody("arg-1", nil, 0), wire.ResError, wire.CodeBadArgs},
+			{"arg wrong type", commandBody("arg-2", map[string]int{"name": 5}, 0), wire.ResError, wire.CodeBadArgs},
+			{"extra arg", commandBody("arg-3", map[string]string{"name": "primary", "force": "yes"}, 0), wire.ResError, wire.CodeBadArgs},
+			{"bad name pattern", commandBody("arg-4", map[string]string{"name": "../../etc"}, 0), wire.ResError, wire.CodeBadArgs},
+			{"schema v2", `{"v":2,"id":"v-2"}`, wire.ResError, wire.CodeVersion},
+			{"v wrong type", `{"v":"1","id":"wt-1"}`, wire.ResError, wire.CodeBadRequest},
+			{"unknown key", `{"v":1,"id":"uk-1","argz":{}}`, wire.ResError, wire.CodeBadRequest},
 		}
 		for _, c := range cases {
 			var id struct {
 				ID string `json:"id"`
 			}
 			_ = json.Unmarshal([]byte(c.body), &id)
-			name := fleet.CmdRestartOutput
+			name := wire.CmdRestartOutput
 			res := o.command("box-b", name, c.body)
 			if res.Status != c.status || res.Code != c.code {
 				t.Errorf("%s: got %s/%s (%s), want %s/%s", c.name, res.Status, res.Code, res.Msg, c.status, c.code)
@@ -306,7 +307,7 @@ func TestCommands(t *testing.T) {
 		}
 
 		// Unknown command name.
-		if res := o.command("box-b", "format_disk", commandBody("u-1", nil, 0)); res.Status != fleet.ResUnsupported {
+		if res := o.command("box-b", "format_disk", commandBody("u-1", nil, 0)); res.Status != wire.ResUnsupported {
 			t.Errorf("unknown command: %+v", res)
 		}
 
@@ -316,18 +317,18 @@ func TestCommands(t *testing.T) {
 		raw := []struct {
 			name, body, code string
 		}{
-			{"too large", `{"v":1,"id":"big-1","args":{"name":"` + strings.Repeat("x", 17<<10) + `"}}`, fleet.CodeTooLarge},
-			{"invalid utf-8", "{\"v\":1,\"id\":\"utf-1\",\"args\":{\"name\":\"\xff\xfe\"}}", fleet.CodeBadRequest},
-			{"deep nesting", deep, fleet.CodeBadRequest},
-			{"not json", "restart everything", fleet.CodeBadRequest},
-			{"id wrong type", `{"v":1,"id":5}`, fleet.CodeBadRequest},
+			{"too large", `{"v":1,"id":"big-1","args":{"name":"` + strings.Repeat("x", 17<<10) + `"}}`, wire.CodeTooLarge},
+			{"invalid utf-8", "{\"v\":1,\"id\":\"utf-1\",\"args\":{\"name\":\"\xff\xfe\"}}", wire.CodeBadRequest},
+			{"deep nesting", deep, wire.CodeBadRequest},
+			{"not json", "restart everything", wire.CodeBadRequest},
+			{"id wrong type", `{"v":1,"id":5}`, wire.CodeBadRequest},
 		}
 		for _, c := range raw {
 			from := o.mark()
 			o.publish("capbox/box-b/cmd/req/restart_output", []byte(c.body), false)
 			m := o.waitFor(from, 5*time.Second, c.name+" answer", topicIs("capbox/box-b/cmd/res/restart_output"))
-			res := decodeJSON[fleet.CmdResponse](t, m)
-			if res.Status != fleet.ResError || res.Code != c.code || res.ID != "" {
+			res := decodeJSON[wire.CmdResponse](t, m)
+			if res.Status != wire.ResError || res.Code != c.code || res.ID != "" {
 				t.Errorf("%s: %+v", c.name, res)
 			}
 		}
@@ -342,7 +343,7 @@ func TestLongCommandAccepted(t *testing.T) {
 	e := startMochi(t)
 	o := e.observe()
 	box := newFakeBox()
-	box.cmdFn = func(ctx context.Context, name string, _ fleet.Args) (fleet.Result, error) {
+	box.cmdFn = func(ctx context.Context, name string, _ wire.Args) (fleet.Result, error) {
 		select {
 		case <-time.After(1500 * time.Millisecond):
 			return fleet.Result{JPEG: testJPEG()}, nil
@@ -353,17 +354,17 @@ func TestLongCommandAccepted(t *testing.T) {
 	e.startLink("box-a", box, "", nil)
 	o.waitFor(0, 10*time.Second, "birth", statusIs("box-a", true, 0))
 	from := o.mark()
-	res := o.command("box-a", fleet.CmdSnapshot, commandBody("slow-1", nil, 0))
-	if res.Status != fleet.ResOK {
+	res := o.command("box-a", wire.CmdSnapshot, commandBody("slow-1", nil, 0))
+	if res.Status != wire.ResOK {
 		t.Fatalf("%+v", res)
 	}
 	var statuses []string
 	for _, m := range o.all()[from:] {
 		if m.topic == "capbox/box-a/cmd/res/snapshot" {
-			statuses = append(statuses, decodeJSON[fleet.CmdResponse](t, m).Status)
+			statuses = append(statuses, decodeJSON[wire.CmdResponse](t, m).Status)
 		}
 	}
-	if !slices.Equal(statuses, []string{fleet.ResAccepted, fleet.ResOK}) {
+	if !slices.Equal(statuses, []string{wire.ResAccepted, wire.ResOK}) {
 		t.Errorf("answers %v, want accepted then ok", statuses)
 	}
 }
@@ -390,18 +391,18 @@ func TestConfigDesired(t *testing.T) {
 		r := e.startLink("box-c", box, "", nil)
 		o.waitFor(0, 10*time.Second, "birth", statusIs("box-c", true, 0))
 
-		reported := func(from int, version int64) fleet.ConfigReported {
+		reported := func(from int, version int64) wire.ConfigReported {
 			t.Helper()
 			m := o.waitFor(from, 10*time.Second, fmt.Sprint("reported for ", version), func(m obsMsg) bool {
 				if m.topic != "capbox/box-c/config/reported" {
 					return false
 				}
-				var r fleet.ConfigReported
+				var r wire.ConfigReported
 				return json.Unmarshal(m.payload, &r) == nil && r.DesiredVersion == version
 			})
-			return decodeJSON[fleet.ConfigReported](t, m)
+			return decodeJSON[wire.ConfigReported](t, m)
 		}
-		set := func(version int64, doc string) fleet.ConfigReported {
+		set := func(version int64, doc string) wire.ConfigReported {
 			t.Helper()
 			from := o.mark()
 			o.publish("capbox/box-c/config/desired", desired(version, doc), true)
@@ -416,7 +417,7 @@ func TestConfigDesired(t *testing.T) {
 			return a
 		}
 
-		if rep := set(1, goodDoc); rep.Status != fleet.ConfigApplied || rep.AppliedVersion != 1 || rep.EffectiveSHA256 != "sha-1" {
+		if rep := set(1, goodDoc); rep.Status != wire.ConfigApplied || rep.AppliedVersion != 1 || rep.EffectiveSHA256 != "sha-1" {
 			t.Fatalf("v1: %+v", rep)
 		}
 		if a := persisted(); a.Version != 1 || !jsonEqual(a.Config, []byte(goodDoc)) {
@@ -427,23 +428,23 @@ func TestConfigDesired(t *testing.T) {
 		bad := `{"encode":{"bitrate_kbps":1},"record":{"format":"avi"}}`
 		from := o.mark()
 		rep := set(2, bad)
-		if rep.Status != fleet.ConfigRejected || rep.AppliedVersion != 1 || !hasPath(rep.Errors, "encode.bitrate_kbps") || !hasPath(rep.Errors, "record.format") {
+		if rep.Status != wire.ConfigRejected || rep.AppliedVersion != 1 || !hasPath(rep.Errors, "encode.bitrate_kbps") || !hasPath(rep.Errors, "record.format") {
 			t.Errorf("v2: %+v", rep)
 		}
 		o.waitFor(from, 5*time.Second, "config_rejected event", topicIs("capbox/box-c/evt/config_rejected"))
 
 		// Valid for the parser, refused by the box.
-		if rep := set(3, `{"capture":{"video":"/dev/video9"}}`); rep.Status != fleet.ConfigRejected || !hasPath(rep.Errors, "capture.video") || rep.AppliedVersion != 1 {
+		if rep := set(3, `{"capture":{"video":"/dev/video9"}}`); rep.Status != wire.ConfigRejected || !hasPath(rep.Errors, "capture.video") || rep.AppliedVersion != 1 {
 			t.Errorf("v3: %+v", rep)
 		}
 		// The device id cannot be changed remotely.
-		if rep := set(4, `{"device":{"id":"someone-else"}}`); rep.Status != fleet.ConfigRejected || !hasPath(rep.Errors, "device.id") {
+		if rep := set(4, `{"device":{"id":"someone-else"}}`); rep.Status != wire.ConfigRejected || !hasPath(rep.Errors, "device.id") {
 			t.Errorf("v4: %+v", rep)
 		}
 		// Malformed document.
 		from = o.mark()
 		o.publish("capbox/box-c/config/desired", []byte(`{"v":1,"version":"six","config":{}}`), true)
-		if rep := reported(from, 0); rep.Status != fleet.ConfigRejected || rep.AppliedVersion != 1 {
+		if rep := reported(from, 0); rep.Status != wire.ConfigRejected || rep.AppliedVersion != 1 {
 			t.Errorf("malformed: %+v", rep)
 		}
 		if a := persisted(); a.Version != 1 {
@@ -454,13 +455,13 @@ func TestConfigDesired(t *testing.T) {
 		}
 
 		// Out of order: 6 applies, then 5 is stale.
-		if rep := set(6, `{"encode":{"bitrate_kbps":3000}}`); rep.Status != fleet.ConfigApplied || rep.AppliedVersion != 6 {
+		if rep := set(6, `{"encode":{"bitrate_kbps":3000}}`); rep.Status != wire.ConfigApplied || rep.AppliedVersion != 6 {
 			t.Errorf("v6: %+v", rep)
 		}
-		if rep := set(5, goodDoc); rep.Status != fleet.ConfigRejected || rep.AppliedVersion != 6 || !hasPath(rep.Errors, "version") {
+		if rep := set(5, goodDoc); rep.Status != wire.ConfigRejected || rep.AppliedVersion != 6 || !hasPath(rep.Errors, "version") {
 			t.Errorf("v5 after v6: %+v", rep)
 		}
-		if rep := set(7, goodDoc); rep.Status != fleet.ConfigApplied {
+		if rep := set(7, goodDoc); rep.Status != wire.ConfigApplied {
 			t.Errorf("v7: %+v", rep)
 		}
 
@@ -472,7 +473,7 @@ func TestConfigDesired(t *testing.T) {
 		r2 := e.startLink("box-c", box2, r.stateDir, nil)
 		o.waitFor(from, 10*time.Second, "birth after restart", statusIs("box-c", true, 2))
 		rep = reported(from, 7)
-		if rep.Status != fleet.ConfigApplied || rep.AppliedVersion != 7 {
+		if rep.Status != wire.ConfigApplied || rep.AppliedVersion != 7 {
 			t.Errorf("after restart: %+v", rep)
 		}
 		time.Sleep(500 * time.Millisecond)
@@ -495,7 +496,7 @@ func jsonEqual(a, b []byte) bool {
 	return bytes.Equal(xa, ya)
 }
 
-func hasPath(errs []config.FieldError, path string) bool {
+func hasPath(errs []wire.FieldError, path string) bool {
 	for _, e := range errs {
 		if e.Path == path {
 			return true
@@ -523,7 +524,7 @@ func TestKill9Will(t *testing.T) {
 			t.Fatal(err)
 		}
 		will := decodeStatus(t, o.waitFor(from, 10*time.Second, "will", statusIs("box-k", false, 1)))
-		if will.State != fleet.StatusLost || will.Seq != 0 || will.Order().Seq != 1<<63-1 {
+		if will.State != wire.StatusLost || will.Seq != 0 || will.Order().Seq != 1<<63-1 {
 			t.Errorf("will = %+v", will)
 		}
 	})
@@ -591,8 +592,8 @@ func TestBrokerRestart(t *testing.T) {
 		}
 		e.stop()
 		time.Sleep(300 * time.Millisecond)
-		runs[0].box.events <- fleet.Event{Type: fleet.EvtSignalLost, Msg: "while offline"}
-		runs[0].box.setState(func(s *fleet.State) { s.Mode = fleet.ModeNoSignal })
+		runs[0].box.events <- wire.Event{Type: wire.EvtSignalLost, Msg: "while offline"}
+		runs[0].box.setState(func(s *wire.State) { s.Mode = wire.ModeNoSignal })
 		time.Sleep(200 * time.Millisecond)
 		from := o.mark()
 		e.restart()
@@ -601,12 +602,12 @@ func TestBrokerRestart(t *testing.T) {
 			m := o.waitFor(from, 15*time.Second, id+" rebirth", statusIs(id, true, 2))
 			births = append(births, m.at)
 		}
-		ev := decodeJSON[fleet.Event](t, o.waitFor(from, 5*time.Second, "queued event", topicIs("capbox/"+ids[0]+"/evt/signal_lost")))
+		ev := decodeJSON[wire.Event](t, o.waitFor(from, 5*time.Second, "queued event", topicIs("capbox/"+ids[0]+"/evt/signal_lost")))
 		if ev.Sess != 2 || ev.Msg != "while offline" {
 			t.Errorf("queued event = %+v", ev)
 		}
-		st := decodeJSON[fleet.State](t, o.waitFor(from, 5*time.Second, "state", topicIs("capbox/"+ids[0]+"/state")))
-		if st.Mode != fleet.ModeNoSignal {
+		st := decodeJSON[wire.State](t, o.waitFor(from, 5*time.Second, "state", topicIs("capbox/"+ids[0]+"/state")))
+		if st.Mode != wire.ModeNoSignal {
 			t.Errorf("state after reconnect = %+v", st)
 		}
 		slices.SortFunc(births, func(a, b time.Time) int { return a.Compare(b) })
@@ -705,22 +706,22 @@ func TestLeakyBoxScrubbed(t *testing.T) {
 	e := startMochi(t)
 	o := e.observe()
 	box := newFakeBox()
-	box.cmdFn = func(context.Context, string, fleet.Args) (fleet.Result, error) {
+	box.cmdFn = func(context.Context, string, wire.Args) (fleet.Result, error) {
 		return fleet.Result{}, fmt.Errorf("ingest refused rtmp://ingest.example.org/live/%s", streamKey)
 	}
 	r := e.startLink("box-a", box, "", nil)
 	o.waitFor(0, 10*time.Second, "birth", statusIs("box-a", true, 1))
-	res := o.command("box-a", fleet.CmdRestartPipeline, commandBody("leak-1", nil, 0))
-	if res.Status != fleet.ResError || !strings.Contains(res.Msg, "live/***") {
+	res := o.command("box-a", wire.CmdRestartPipeline, commandBody("leak-1", nil, 0))
+	if res.Status != wire.ResError || !strings.Contains(res.Msg, "live/***") {
 		t.Errorf("leaky error answered %+v", res)
 	}
-	box.events <- fleet.Event{Type: fleet.EvtOutputDown, Output: "backup", Msg: "srt passphrase " + srtPassphrase + " refused"}
+	box.events <- wire.Event{Type: wire.EvtOutputDown, Output: "backup", Msg: "srt passphrase " + srtPassphrase + " refused"}
 	o.waitFor(0, 5*time.Second, "event", topicIs("capbox/box-a/evt/output_down"))
 	// A desired config carries new secrets: they join the scrub list.
 	from := o.mark()
 	o.publish("capbox/box-a/config/desired", desired(1, `{"outputs":[{"name":"cam","url":"rtsp://u:`+rtspPassword+`@10.0.0.1/x"}]}`), true)
 	o.waitFor(from, 5*time.Second, "reported", topicIs("capbox/box-a/config/reported"))
-	box.events <- fleet.Event{Type: fleet.EvtOutputDown, Msg: "rtsp auth " + rtspPassword}
+	box.events <- wire.Event{Type: wire.EvtOutputDown, Msg: "rtsp auth " + rtspPassword}
 	o.waitFor(from, 5*time.Second, "event", topicIs("capbox/box-a/evt/output_down"))
 	assertNoSecrets(t, o, r)
 }

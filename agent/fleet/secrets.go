@@ -3,13 +3,10 @@ package fleet
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/url"
 	"sort"
 	"strings"
 	"sync"
-
-	"github.com/goccy/go-yaml"
 
 	"capbox/agent/config"
 	"capbox/pipelines"
@@ -135,59 +132,4 @@ func urlSecrets(raw string) []string {
 		}
 	}
 	return out
-}
-
-// RedactDoc returns a config document with its secrets replaced by ***:
-// output URLs through pipelines.RedactURL, stream keys and the fleet
-// password whole. Paths to secret files stay (they are not secrets).
-func RedactDoc(doc json.RawMessage) (json.RawMessage, error) {
-	var m map[string]any
-	if err := json.Unmarshal(doc, &m); err != nil {
-		return nil, fmt.Errorf("config document: %w", err)
-	}
-	if outs, ok := m["outputs"].([]any); ok {
-		for _, o := range outs {
-			om, ok := o.(map[string]any)
-			if !ok {
-				continue
-			}
-			if u, ok := om["url"].(string); ok {
-				om["url"] = pipelines.RedactURL(u)
-			}
-			if _, ok := om["key"]; ok {
-				om["key"] = pipelines.Redacted
-			}
-		}
-	}
-	if f, ok := m["fleet"].(map[string]any); ok {
-		if _, ok := f["password"]; ok {
-			f["password"] = pipelines.Redacted
-		}
-	}
-	return json.Marshal(m)
-}
-
-// DesiredFromYAML turns a config file (YAML or JSON) into the JSON document
-// config/desired carries, after checking it with the agent's own parser:
-// the errors are the ones the box would report, by path and line. The
-// document keeps only what the file says; the box fills in its defaults.
-func DesiredFromYAML(data []byte) (json.RawMessage, error) {
-	if _, err := config.Parse(data); err != nil {
-		return nil, err
-	}
-	var v any
-	if err := yaml.Unmarshal(data, &v); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	if v == nil {
-		v = map[string]any{}
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("config: not representable as JSON: %w", err)
-	}
-	if len(b) > MaxPayload-256 {
-		return nil, fmt.Errorf("config: %d bytes as JSON, over the %d byte payload limit", len(b), MaxPayload)
-	}
-	return b, nil
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"capbox/agent/fleet"
+	"capbox/agent/fleet/wire"
 )
 
 // Config is one embedded broker.
@@ -54,9 +54,9 @@ const closeTimeout = 3 * time.Second
 // New binds the listener; Run serves.
 func New(cfg Config) (*Broker, error) {
 	if cfg.Prefix == "" {
-		cfg.Prefix = fleet.DefaultPrefix
+		cfg.Prefix = wire.DefaultPrefix
 	}
-	if !fleet.ValidPrefix(cfg.Prefix) {
+	if !wire.ValidPrefix(cfg.Prefix) {
 		return nil, fmt.Errorf("broker: prefix %q: want one topic level", cfg.Prefix)
 	}
 	if cfg.PasswordFile == "" {
@@ -164,7 +164,7 @@ func (h *aclHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool
 		}
 	}
 	if !h.fleet[user] {
-		if !fleet.DeviceIDPattern.MatchString(user) {
+		if !wire.DeviceIDPattern.MatchString(user) {
 			return h.refuse(cl, user, "username is not a device id")
 		}
 		if cl.ID != user {
@@ -192,7 +192,7 @@ func (h *aclHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 
 func (h *aclHook) allowed(user, topic string, write bool) bool {
 	if h.fleet[user] {
-		return fleet.FleetMayAccess(h.prefix, topic)
+		return wire.FleetMayAccess(h.prefix, topic)
 	}
-	return fleet.DeviceMayAccess(h.prefix, user, topic, write)
+	return wire.DeviceMayAccess(h.prefix, user, topic, write)
 }

@@ -1,4 +1,4 @@
-package fleet
+package wire
 
 import (
 	"bytes"
@@ -22,8 +22,8 @@ var (
 	ErrBadArgs     = errors.New("bad arguments")
 )
 
-// codeFor maps a decode error to a response code.
-func codeFor(err error) string {
+// CodeFor maps a decode error to a response code.
+func CodeFor(err error) string {
 	switch {
 	case errors.Is(err, ErrTooLarge):
 		return CodeTooLarge

@@ -1,4 +1,4 @@
-package fleet_test
+package wire_test
 
 import (
 	"encoding/json"
@@ -6,7 +6,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"capbox/agent/fleet"
+	"capbox/agent/fleet/wire"
 )
 
 // The inbound parsers must never panic, must refuse what PROTOCOL.md
@@ -22,22 +22,22 @@ func FuzzDecodeRequest(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		req, err := fleet.DecodeRequest(b)
+		req, err := wire.DecodeRequest(b)
 		if req.ID != "" && (len(req.ID) > 64 || !utf8.ValidString(req.ID)) {
 			t.Fatalf("unchecked id %q", req.ID)
 		}
 		if err != nil {
 			return
 		}
-		if len(b) > fleet.MaxPayload || !utf8.Valid(b) || req.V != fleet.SchemaVersion || req.ID == "" {
+		if len(b) > wire.MaxPayload || !utf8.Valid(b) || req.V != wire.SchemaVersion || req.ID == "" {
 			t.Fatalf("accepted %q", b)
 		}
-		for _, c := range fleet.Commands {
-			a, err := fleet.DecodeArgs(c, req.Args)
+		for _, c := range wire.Commands {
+			a, err := wire.DecodeArgs(c, req.Args)
 			if err == nil && (len(a.Name) > 32 || len(a.Level) > 5) {
 				t.Fatalf("unchecked args %+v", a)
 			}
-			if err != nil && !errors.Is(err, fleet.ErrBadArgs) {
+			if err != nil && !errors.Is(err, wire.ErrBadArgs) {
 				t.Fatalf("args error not ErrBadArgs: %v", err)
 			}
 		}
@@ -53,7 +53,7 @@ func FuzzDecodeDesired(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		d, err := fleet.DecodeDesired(b)
+		d, err := wire.DecodeDesired(b)
 		if err != nil {
 			if d.Version != 0 || d.Config != nil {
 				t.Fatalf("partial result on error: %+v", d)
@@ -75,8 +75,8 @@ func FuzzDecodeStatus(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		s, err := fleet.DecodeStatus(b)
-		if err == nil && s.V != fleet.SchemaVersion {
+		s, err := wire.DecodeStatus(b)
+		if err == nil && s.V != wire.SchemaVersion {
 			t.Fatalf("accepted v=%d", s.V)
 		}
 		_ = s.Order()
@@ -87,7 +87,7 @@ func FuzzCheckPayload(f *testing.F) {
 	f.Add([]byte(`{"a":"\"[{"}`))
 	f.Add([]byte(`{"a":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if fleet.CheckPayload(b) == nil {
+		if wire.CheckPayload(b) == nil {
 			var v map[string]any
 			if err := json.Unmarshal(b, &v); err != nil {
 				t.Fatalf("checked payload does not decode: %v", err)

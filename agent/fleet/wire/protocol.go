@@ -1,16 +1,13 @@
-// Package fleet is the capbox fleet protocol, version 1, over MQTT 3.1.1
+// Package wire is the capbox fleet protocol, version 1, over MQTT 3.1.1
 // (PROTOCOL.md): the payload types both sides use, the topic rules, the
-// broker ACL, and the box's side of the link (New + Run).
-//
-// The operator's tool (cmd/capboxctl) imports this package for the types;
-// the agent wires a Box into New.
-package fleet
+// broker ACL, and the checked parsers of everything a box receives. It
+// imports nothing of the agent, so capboxctl builds on any OS; the box's
+// side of the link is the parent package, agent/fleet.
+package wire
 
 import (
 	"encoding/json"
-
-	"capbox/agent/config"
-	"capbox/board"
+	"fmt"
 )
 
 // SchemaVersion is the payload schema major ("v").
@@ -49,8 +46,8 @@ func (h Header) Before(o Header) bool {
 	return h.Sess < o.Sess || (h.Sess == o.Sess && h.Seq < o.Seq)
 }
 
-// stamp fills the header at send time; TS keeps the creation time.
-func (h *Header) stamp(sess, seq, nowMS int64) {
+// Stamp fills the header at send time; TS keeps the creation time.
+func (h *Header) Stamp(sess, seq, nowMS int64) {
 	h.V, h.Sess, h.Seq = SchemaVersion, sess, seq
 	if h.TS == 0 {
 		h.TS = nowMS
@@ -96,6 +93,14 @@ func (s Status) Order() Header {
 		seq = 1<<63 - 1
 	}
 	return Header{Sess: s.Sess, Seq: seq}
+}
+
+// Stamp fills the status at send time; TS keeps the creation time.
+func (s *Status) Stamp(sess, seq, nowMS int64) {
+	s.V, s.Sess, s.Seq = SchemaVersion, sess, seq
+	if s.TS == 0 {
+		s.TS = nowMS
+	}
 }
 
 // Mood is the health of one part of the box (after Flumotion).
@@ -202,9 +207,11 @@ type Meta struct {
 	Header
 	Agent string `json:"agent"`
 	// Versions are component versions: go, gstreamer, kernel, os.
-	Versions  map[string]string `json:"versions,omitempty"`
-	BootID    string            `json:"boot_id,omitempty"`
-	Detection *board.Detection  `json:"detection,omitempty"`
+	Versions map[string]string `json:"versions,omitempty"`
+	BootID   string            `json:"boot_id,omitempty"`
+	// Detection is `capboxd detect --json` (board.Detection), kept as raw
+	// JSON so this package, and capboxctl with it, builds on any OS.
+	Detection json.RawMessage `json:"detection,omitempty"`
 	// Commands are the command names this box answers (the link adds ping
 	// and rebirth).
 	Commands []string     `json:"commands"`
@@ -435,14 +442,33 @@ const (
 	ConfigRejected = "rejected"
 )
 
+// FieldError is one problem of a rejected config, by path; it has the JSON
+// shape of agent/config's FieldError.
+type FieldError struct {
+	Path string `json:"path"`
+	Line int    `json:"line,omitempty"`
+	Msg  string `json:"msg"`
+}
+
+func (e FieldError) Error() string {
+	s := e.Msg
+	if e.Path != "" {
+		s = e.Path + ": " + s
+	}
+	if e.Line > 0 {
+		s = fmt.Sprintf("line %d: %s", e.Line, s)
+	}
+	return s
+}
+
 // ConfigReported is the retained config/reported answer.
 type ConfigReported struct {
 	Header
-	DesiredVersion  int64               `json:"desired_version"`
-	AppliedVersion  int64               `json:"applied_version"`
-	Status          string              `json:"status"`
-	Errors          []config.FieldError `json:"errors,omitempty"`
-	EffectiveSHA256 string              `json:"effective_sha256,omitempty"`
+	DesiredVersion  int64        `json:"desired_version"`
+	AppliedVersion  int64        `json:"applied_version"`
+	Status          string       `json:"status"`
+	Errors          []FieldError `json:"errors,omitempty"`
+	EffectiveSHA256 string       `json:"effective_sha256,omitempty"`
 }
 
 // SnapshotResult is the result of the snapshot command.
