@@ -21,36 +21,73 @@ stamp_ok() { [ -f "$dir/.stamp-$1" ] && [ "$(cat "$dir/.stamp-$1")" = "$2" ]; }
 stamp() { echo "$2" >"$dir/.stamp-$1"; }
 
 case "$arch" in
-amd64) debarch=amd64 ;;
-arm64) debarch=arm64 ;;
+amd64 | arm64) ;;
 *) echo "usage: prepare.sh amd64|arm64" >&2; exit 2 ;;
 esac
 
-# 1. Packages. Headers and kbuild are the host's architecture: the modules are built here
-#    (natively for amd64, with the cross compiler for arm64).
-pkgs=("linux-image-$kver:$debarch=$ver" "linux-headers-$kver:$debarch=$ver" "linux-headers-$abi-common=$ver"
-	"linux-kbuild-$series=$ver" "linux-source-$series=$ver")
-want="${pkgs[*]}"
+# 1. Packages. amd64: the host's apt downloads the pinned kernel packages. arm64: the guest
+#    needs its own userland too, so debootstrap's first stage fetches an arm64 root with the
+#    kernel image and headers in it (no install scripts run, nothing touches the host's dpkg).
+#    The module build runs here either way, with the host's kbuild tools (linux-kbuild, amd64).
+host_pkgs=("linux-headers-$abi-common=$ver" "linux-kbuild-$series:$(dpkg --print-architecture)=$ver" "linux-source-$series=$ver")
+if [ "$arch" = "$(dpkg --print-architecture)" ]; then
+	host_pkgs+=("linux-image-$kver=$ver" "linux-headers-$kver=$ver")
+fi
+want="${host_pkgs[*]}"
 if ! stamp_ok debs "$want"; then
-	say "downloading ${pkgs[*]}"
+	say "downloading ${host_pkgs[*]}"
 	rm -f "$dir"/debs/*.deb
-	if [ "$debarch" != "$(dpkg --print-architecture)" ]; then
-		# apt-get download of a foreign architecture needs its package index.
-		if ! dpkg --print-foreign-architectures | grep -qx "$debarch"; then
-			dpkg --add-architecture "$debarch"
-		fi
-		apt-get update -q >>"$log" 2>&1
-	fi
-	if ! (cd "$dir/debs" && apt-get download -q "${pkgs[@]}" >>"$log" 2>&1); then
+	if ! (cd "$dir/debs" && apt-get download -q "${host_pkgs[@]}" >>"$log" 2>&1); then
 		apt-get update -q >>"$log" 2>&1 || true
-		if ! (cd "$dir/debs" && apt-get download -q "${pkgs[@]}" >>"$log" 2>&1); then
+		if ! (cd "$dir/debs" && apt-get download -q "${host_pkgs[@]}" >>"$log" 2>&1); then
 			echo "e2e-prepare: cannot download the pinned kernel $kver $ver; the mirror has:" >&2
-			apt-cache madison "linux-image-$arch" >&2 || true
+			apt-cache madison "linux-image-amd64" >&2 || true
 			echo "pin one of them in e2e/versions.env (see $log)" >&2
 			exit 1
 		fi
 	fi
 	stamp debs "$want"
+fi
+
+# The arm64 guest's root: what the scenarios run (GStreamer, v4l-utils, udev, mosquitto,
+# ffprobe), busybox for the initramfs, and the pinned kernel image and headers.
+root="$dir/root"
+if [ "$arch" = arm64 ]; then
+	userland=bash,coreutils,kmod,udev,iproute2,tar,busybox-static,v4l-utils,gstreamer1.0-tools,gstreamer1.0-plugins-base,gstreamer1.0-plugins-good,gstreamer1.0-plugins-bad,gstreamer1.0-plugins-ugly,gstreamer1.0-libav,gstreamer1.0-plugins-base-apps,mosquitto,mosquitto-clients,ffmpeg
+	rootwant="bookworm $userland linux-image-$kver linux-headers-$kver $ver"
+	if ! stamp_ok root "$rootwant"; then
+		say "building the arm64 root with debootstrap (downloads ~400 MB once)"
+		rm -rf "$root.tmp"
+		mkdir -p "$root.tmp"
+		mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+		if ! debootstrap --foreign --arch=arm64 --variant=minbase --include="$userland,linux-image-$kver,linux-headers-$kver" \
+			bookworm "$root.tmp" "$mirror" >>"$log" 2>&1; then
+			echo "e2e-prepare: debootstrap failed, see $log" >&2
+			exit 1
+		fi
+		for d in "$root.tmp"/var/cache/apt/archives/*.deb; do dpkg -x "$d" "$root.tmp"; done
+		for p in "linux-image-$kver" "linux-headers-$kver"; do
+			deb=$(ls "$root.tmp"/var/cache/apt/archives/"$p"_*.deb)
+			got=$(dpkg-deb -f "$deb" Version)
+			if [ "$got" != "$ver" ]; then
+				echo "e2e-prepare: bookworm has $p $got, e2e/versions.env pins $ver" >&2
+				exit 1
+			fi
+			cp "$deb" "$dir/debs/"
+		done
+		rm -rf "$root.tmp/var/cache/apt/archives" "$root.tmp/debootstrap"
+		# No install scripts ran: give the root the users base-passwd and mosquitto would add.
+		cp "$root.tmp/usr/share/base-passwd/passwd.master" "$root.tmp/etc/passwd"
+		cp "$root.tmp/usr/share/base-passwd/group.master" "$root.tmp/etc/group"
+		echo "mosquitto:x:101:101::/var/lib/mosquitto:/usr/sbin/nologin" >>"$root.tmp/etc/passwd"
+		echo "mosquitto:x:101:" >>"$root.tmp/etc/group"
+		mkdir -p "$root.tmp/var/lib/mosquitto" "$root.tmp/var/log" "$root.tmp/var/cache"
+		# Mount points: the checkout is shared at the same path as on the host.
+		mkdir -p "$root.tmp$top" "$root.tmp/run" "$root.tmp/tmp"
+		rm -rf "$root"
+		mv "$root.tmp" "$root"
+		stamp root "$rootwant"
+	fi
 fi
 
 # 2. Kernel image and its modules, plus the pieces of the tree the module build needs.
@@ -109,7 +146,11 @@ if ! stamp_ok initrd "$initwant"; then
 	r="$dir/initrd.tmp"
 	rm -rf "$r"
 	mkdir -p "$r/bin" "$r/lib/modules" "$r/proc" "$r/sys" "$r/dev" "$r/newroot"
-	cp /bin/busybox "$r/bin/busybox"
+	if [ "$arch" = "$(dpkg --print-architecture)" ]; then
+		cp /bin/busybox "$r/bin/busybox"
+	else
+		cp "$root/bin/busybox" "$r/bin/busybox"
+	fi
 	install -m 0755 "$top/e2e/initrd-init" "$r/init"
 	mods=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_mmio 9pnet 9pnet_virtio netfs fscache 9p)
 	kdir="$dir/kernel/lib/modules/$kver"

@@ -8,7 +8,7 @@
 include e2e/versions.env
 
 E2E_CACHE   := $(CACHE)/e2e
-E2E_TIMEOUT ?= 10m
+E2E_TIMEOUT ?= 20m
 E2E_RUN     ?=
 E2E_VERBOSE ?=
 E2E_FLAGS    = -timeout $(E2E_TIMEOUT) $(if $(E2E_RUN),-run '$(E2E_RUN)') $(if $(E2E_VERBOSE),-v)

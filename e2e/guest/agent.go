@@ -194,7 +194,7 @@ func agentX264SRTRecording(ctx context.Context, t *T) {
 	recv := filepath.Join(os.TempDir(), "srt-received.ts")
 	rec := filepath.Join(os.TempDir(), "rec-x264")
 	_ = os.RemoveAll(rec)
-	rx := startLogged(ctx, t, "srt-receiver", nil, "gst-launch-1.0", "-e", "srtsrc", fmt.Sprintf("uri=srt://127.0.0.1:%d?mode=listener", port), "!", "filesink", "location="+recv)
+	rx := startLogged(ctx, t, "srt-receiver", nil, "gst-launch-1.0", "-e", "srtsrc", fmt.Sprintf("uri=srt://127.0.0.1:%d?mode=listener", port), "!", "filesink", "buffer-mode=unbuffered", "location="+recv)
 	lowResInput(ctx, t)
 	agent := startAgent(ctx, t, "x264-srt", agentConfig{codec: "h264", srtPort: port, record: rec})
 	s := &session{recv: recv, rec: rec}

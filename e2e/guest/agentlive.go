@@ -14,7 +14,7 @@ import (
 // long the agent may take to go live under TCG.
 const (
 	liveLimit   = 1500 * time.Millisecond
-	startLimit  = 60 * time.Second
+	startLimit  = 120 * time.Second
 	replugLimit = 15 * time.Second
 	fleetLimit  = 30 * time.Second
 )
@@ -35,7 +35,7 @@ func startSession(ctx context.Context, t *T, name string, srtPort, mqttPort int)
 	lowResInput(ctx, t)
 	s.fleet = startFleet(ctx, t, mqttPort)
 	s.rx = startLogged(ctx, t, name+"-srt-receiver", nil, "gst-launch-1.0", "-e", "srtsrc",
-		fmt.Sprintf("uri=srt://127.0.0.1:%d?mode=listener", srtPort), "!", "filesink", "location="+s.recv)
+		fmt.Sprintf("uri=srt://127.0.0.1:%d?mode=listener", srtPort), "!", "filesink", "buffer-mode=unbuffered", "location="+s.recv)
 	start := time.Now()
 	s.agent = startAgent(ctx, t, name, agentConfig{codec: "h264", srtPort: srtPort, mqttPort: mqttPort, record: s.rec})
 	if _, err := waitFor(ctx, fleetLimit, func() (bool, error) {

@@ -10,7 +10,7 @@ func scenarios() []scenario {
 		// the kernel and GStreamer on the real devices
 		{name: "vivid-hdmi-input", issue: 1, run: vividHDMIInput},
 		{name: "sysfs-fixture", issue: 1, run: sysfsFixture},
-		{name: "gst-dmabuf-zero-copy", issue: 2, run: gstZeroCopy, timeout: 3 * time.Minute},
+		{name: "gst-dmabuf-zero-copy", issue: 2, run: gstZeroCopy, timeout: 4 * time.Minute},
 		{name: "signal-modes", issue: 4, run: signalModes},
 		{name: "resolution-change", issue: 5, run: resolutionChange},
 		{name: "fatal-streaming-error-eio", issue: 6, run: fatalStreamingEIO},
@@ -20,10 +20,10 @@ func scenarios() []scenario {
 		{name: "capboxd-detect", issue: 1, run: capboxdDetect},
 		{name: "capboxd-snapshot", issue: 1, run: capboxdSnapshot},
 		{name: "capboxd-zero-copy-plan", issue: 2, run: agentZeroCopyPlan},
-		{name: "capboxd-x264-srt-recording", issue: 3, run: agentX264SRTRecording, timeout: 2 * time.Minute},
-		{name: "capboxd-signal-loss", issue: 4, run: agentSignalLoss, timeout: 3 * time.Minute},
-		{name: "capboxd-resolution-change", issue: 5, run: agentResolutionChange, timeout: 2 * time.Minute},
-		{name: "capboxd-hotplug", issue: 6, run: agentHotplug, timeout: 3 * time.Minute},
-		{name: "capboxd-mqtt-events", issue: 7, run: agentMQTTEvents, timeout: 2 * time.Minute},
+		{name: "capboxd-x264-srt-recording", issue: 3, run: agentX264SRTRecording, timeout: 4 * time.Minute},
+		{name: "capboxd-signal-loss", issue: 4, run: agentSignalLoss, timeout: 4 * time.Minute},
+		{name: "capboxd-resolution-change", issue: 5, run: agentResolutionChange, timeout: 4 * time.Minute},
+		{name: "capboxd-hotplug", issue: 6, run: agentHotplug, timeout: 4 * time.Minute},
+		{name: "capboxd-mqtt-events", issue: 7, run: agentMQTTEvents, timeout: 4 * time.Minute},
 	}
 }

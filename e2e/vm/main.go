@@ -30,6 +30,9 @@ type machine struct {
 	args    []string
 	console string
 	kernel  string // under kernel/boot, %s = kernel release
+	// ownRoot: the guest's root is .cache/e2e/<arch>/root (a debootstrap of that
+	// architecture), with the checkout shared beside it; otherwise it is the host's /.
+	ownRoot bool
 }
 
 var machines = map[string]machine{
@@ -44,6 +47,7 @@ var machines = map[string]machine{
 		args:    []string{"-accel", "tcg", "-cpu", "cortex-a72", "-M", "virt"},
 		console: "ttyAMA0",
 		kernel:  "vmlinuz-%s",
+		ownRoot: true,
 	},
 }
 
@@ -52,7 +56,7 @@ func run() int {
 		arch    = flag.String("arch", "amd64", "guest architecture: amd64 or arm64")
 		repo    = flag.String("repo", ".", "the capbox checkout (shared with the guest at the same path)")
 		runPat  = flag.String("run", "", "only scenarios matching this regular expression (no spaces)")
-		timeout = flag.Duration("timeout", 10*time.Minute, "hard limit for the whole guest")
+		timeout = flag.Duration("timeout", 20*time.Minute, "hard limit for the whole guest")
 		memMB   = flag.Int("m", 2048, "guest memory, MiB")
 		out     = flag.String("out", "", "results directory (default .cache/e2e/<arch>/results)")
 		verbose = flag.Bool("v", false, "guest debug logging")
@@ -117,6 +121,11 @@ func run() int {
 	if *verbose {
 		cmdline = append(cmdline, "capbox.verbose=1")
 	}
+	rootPath := "/"
+	if m.ownRoot {
+		rootPath = filepath.Join(cache, "root")
+		cmdline = append(cmdline, "capbox.reposhare=1")
+	}
 	qargs := append([]string{fmt.Sprintf("--kill-after=%d", 10), fmt.Sprintf("%d", int(timeout.Seconds())), m.qemu}, m.args...)
 	qargs = append(qargs,
 		"-m", fmt.Sprint(*memMB), "-smp", "1",
@@ -124,9 +133,12 @@ func run() int {
 		"-kernel", filepath.Join(cache, "kernel", "boot", fmt.Sprintf(m.kernel, kver)),
 		"-initrd", filepath.Join(cache, "initrd.gz"),
 		"-append", strings.Join(cmdline, " "),
-		"-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
+		"-virtfs", "local,path="+rootPath+",mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
 		"-virtfs", "local,path="+*out+",mount_tag=results,security_model=none,multidevs=remap",
 	)
+	if m.ownRoot {
+		qargs = append(qargs, "-virtfs", "local,path="+root+",mount_tag=repo,security_model=none,readonly=on,multidevs=remap")
+	}
 	start := time.Now()
 	console, err := boot(qargs, filepath.Join(*out, "console.log"))
 	wall := time.Since(start)
@@ -141,6 +153,7 @@ func run() int {
 		}
 	}
 	problems = append(problems, kernelTrouble(console)...)
+	keepRegistry(filepath.Join(*out, "gst-registry.bin"), filepath.Join(cache, "gst-registry.bin"))
 
 	f, err := os.Open(filepath.Join(*out, "results.jsonl"))
 	var suite result.Suite
@@ -247,4 +260,17 @@ func readVersions(path string) (map[string]string, error) {
 		return nil, fmt.Errorf("%s: no E2E_KERNEL_ABI", path)
 	}
 	return v, nil
+}
+
+// keepRegistry saves the GStreamer registry a guest built for its own root (arm64: there is
+// no host-built one for it), so the next boot rescans only what changed.
+func keepRegistry(from, to string) {
+	if _, err := os.Stat(to); err == nil {
+		return
+	}
+	b, err := os.ReadFile(from)
+	if err != nil || len(b) == 0 {
+		return
+	}
+	_ = os.WriteFile(to, b, 0o644)
 }

@@ -108,7 +108,7 @@ gboolean capbox_request_keyframe(GstElement *sink) {
 	GstPad *pad = gst_element_get_static_pad(sink, "sink");
 	if (pad == NULL) return FALSE;
 	GstEvent *ev = gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0);
-	gboolean ok = gst_pad_send_event(pad, ev);
+	gboolean ok = gst_pad_push_event(pad, ev); // from a sink pad: upstream
 	gst_object_unref(pad);
 	return ok;
 }

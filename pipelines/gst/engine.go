@@ -28,7 +28,8 @@ import (
 type Options struct {
 	Logger *slog.Logger
 	// OutputRetryMin/Max bound an output's reconnect backoff. The cap is
-	// low so an output is back within about a second of its server.
+	// low (0.5 s) so an output is back within a second of its server; a
+	// retry costs the dead server one refused connection.
 	OutputRetryMin, OutputRetryMax time.Duration
 	// FrontRetryMin/Max bound restarts of a failed video or audio source.
 	FrontRetryMin, FrontRetryMax time.Duration
@@ -44,7 +45,7 @@ func (o *Options) defaults() {
 		o.OutputRetryMin = 200 * time.Millisecond
 	}
 	if o.OutputRetryMax == 0 {
-		o.OutputRetryMax = time.Second
+		o.OutputRetryMax = 500 * time.Millisecond
 	}
 	if o.FrontRetryMin == 0 {
 		o.FrontRetryMin = 500 * time.Millisecond
@@ -87,7 +88,8 @@ type Engine struct {
 	statsMu sync.Mutex
 	stats   pipelines.Stats
 	// lastLoud is when the audio was last above the silence threshold.
-	lastLoud time.Time
+	lastLoud     time.Time
+	lastKeepFree time.Time
 }
 
 // outputRun is one output's (or the recorder's) life.
@@ -181,7 +183,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.startVideo()
 
-	tick := time.NewTicker(time.Second)
+	// A quick tick: an output that starts sending is reported up within
+	// a quarter second; rates are computed over whole seconds.
+	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
@@ -532,6 +536,7 @@ func (e *Engine) startRun(r *outputRun) {
 		recDir, recExt = r.rec.Dir, segmentExt(r.rec.Format)
 	}
 	e.setState(r, pipelines.OutputConnecting, "")
+	e.log.Debug("output starting", "output", r.st.Name)
 	s, err := newSink(r.plan, e.congestionLimit(), recDir, recExt)
 	if err == nil {
 		err = s.start()
@@ -870,20 +875,23 @@ func (e *Engine) tick() {
 			continue
 		}
 		b := r.sink.bytes()
-		if dt := now.Sub(r.lastTick).Seconds(); dt > 0 {
-			r.st.BitrateKbps = int(float64(b-r.lastByte) * 8 / 1000 / dt)
+		if r.st.State == pipelines.OutputConnecting && b > 0 {
+			e.setState(r, pipelines.OutputUp, "")
 		}
+		dt := now.Sub(r.lastTick).Seconds()
+		if dt < 1 {
+			continue
+		}
+		r.st.BitrateKbps = int(float64(b-r.lastByte) * 8 / 1000 / dt)
 		r.st.Bytes += b - r.lastByte
 		r.lastByte, r.lastTick = b, now
 		r.st.Dropped = e.hub.dropped(r.sink)
 		if rtt, loss, ok := r.sink.srtStats(); ok {
 			r.st.RTTms, r.st.LossPct = rtt, math.Round(loss*100)/100
 		}
-		if r.st.State == pipelines.OutputConnecting && b > 0 {
-			e.setState(r, pipelines.OutputUp, "")
-		}
 	}
-	if now.Second()%10 == 0 {
+	if now.Sub(e.lastKeepFree) >= 10*time.Second {
+		e.lastKeepFree = now
 		e.keepFree()
 	}
 }
