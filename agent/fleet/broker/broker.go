@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -134,12 +135,57 @@ type aclHook struct {
 	log      *slog.Logger
 	connects atomic.Int64
 	refusals atomic.Int64
+	retainMu sync.RWMutex
+	held     sync.Map // *mqtt.Client -> heldLock
 }
 
 func (h *aclHook) ID() string { return "capbox-acl" }
 
 func (h *aclHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck}, []byte{b})
+	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck,
+		mqtt.OnPublish, mqtt.OnRetainMessage, mqtt.OnSubscribed, mqtt.OnPacketProcessed}, []byte{b})
+}
+
+// mochi 2.7.9 reads a topic node's retained path while scanning retained
+// messages for a new subscription without the lock its writer holds (a
+// data race the race detector reports, and a torn string read in theory).
+// The hook serialises the two: a retained publish holds retainMu from
+// OnPublish to OnRetainMessage, a subscription's retained delivery holds
+// it shared from OnSubscribed to OnPacketProcessed. Both pairs run on the
+// client's own goroutine; OnPacketProcessed releases whatever is still
+// held. Wills and $SYS topics retain without OnPublish and stay unguarded.
+type heldLock struct{ write, read bool }
+
+func (h *aclHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.FixedHeader.Retain && !cl.Net.Inline {
+		h.retainMu.Lock()
+		h.held.Store(cl, heldLock{write: true})
+	}
+	return pk, nil
+}
+
+func (h *aclHook) OnRetainMessage(cl *mqtt.Client, _ packets.Packet, _ int64) {
+	if v, ok := h.held.LoadAndDelete(cl); ok && v.(heldLock).write {
+		h.retainMu.Unlock()
+	}
+}
+
+func (h *aclHook) OnSubscribed(cl *mqtt.Client, _ packets.Packet, _ []byte) {
+	if cl.Net.Inline {
+		return
+	}
+	h.retainMu.RLock()
+	h.held.Store(cl, heldLock{read: true})
+}
+
+func (h *aclHook) OnPacketProcessed(cl *mqtt.Client, _ packets.Packet, _ error) {
+	if v, ok := h.held.LoadAndDelete(cl); ok {
+		if v.(heldLock).write {
+			h.retainMu.Unlock()
+		} else {
+			h.retainMu.RUnlock()
+		}
+	}
 }
 
 func (h *aclHook) refuse(cl *mqtt.Client, user, why string) bool {
