@@ -35,11 +35,12 @@ e2e-arm64: cross-arm64 e2e-prepare-arm64 e2e-tools ## the same suite in an aarch
 	CGO_ENABLED=0 GOARCH=arm64 $(GO) build -o $(E2E_CACHE)/arm64/bin/e2e-guest ./e2e/guest
 	$(E2E_CACHE)/bin/e2e-vm -arch arm64 $(E2E_FLAGS)
 
-e2e-fixture: ## copy the last run's device snapshot (capboxd snapshot, else raw sysfs) into e2e/fixtures/vivid-vicodec
+e2e-fixture: ## the last run's snapshots -> e2e/fixtures/vivid-vicodec (capboxd snapshot) and vivid-vicodec-sysfs (raw)
 	@r=$(E2E_CACHE)/amd64/results; \
-	if [ -d $$r/fixture ]; then src=capboxd; elif [ -f $$r/fixture-sysfs.tar ]; then src=sysfs; else echo "no snapshot: run make e2e first"; exit 1; fi; \
-	rm -rf e2e/fixtures/vivid-vicodec && mkdir -p e2e/fixtures/vivid-vicodec; \
-	if [ $$src = capboxd ]; then cp -a $$r/fixture/. e2e/fixtures/vivid-vicodec/; else tar -C e2e/fixtures/vivid-vicodec -xf $$r/fixture-sysfs.tar; fi; \
-	echo "e2e/fixtures/vivid-vicodec: from the $$src snapshot"
+	test -f $$r/fixture-sysfs.tar || { echo "no snapshot: run make e2e first"; exit 1; }; \
+	rm -rf e2e/fixtures/vivid-vicodec-sysfs && mkdir -p e2e/fixtures/vivid-vicodec-sysfs; \
+	tar -C e2e/fixtures/vivid-vicodec-sysfs -xf $$r/fixture-sysfs.tar; \
+	if [ -d $$r/fixture ]; then rm -rf e2e/fixtures/vivid-vicodec && cp -a $$r/fixture e2e/fixtures/vivid-vicodec; \
+	else echo "no capboxd snapshot in the last run: e2e/fixtures/vivid-vicodec left as it is"; fi
 
 .PHONY: e2e e2e-prepare e2e-prepare-arm64 e2e-tools e2e-list e2e-arm64 e2e-fixture
