@@ -221,7 +221,7 @@ func boot(args []string, logPath string) (string, error) {
 func kernelTrouble(console string) []error {
 	var errs []error
 	for _, line := range strings.Split(console, "\n") {
-		for _, marker := range []string{"Kernel panic", "Oops:", "BUG:", "WARNING: CPU:", "general protection fault", "Call Trace:"} {
+		for _, marker := range []string{"Kernel panic", "Oops:", "BUG:", "WARNING: CPU:", "general protection fault", "Call Trace:", "Internal error:", "Unable to handle kernel"} {
 			if strings.Contains(line, marker) {
 				errs = append(errs, fmt.Errorf("guest kernel: %s", strings.TrimSpace(line)))
 				break

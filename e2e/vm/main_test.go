@@ -13,6 +13,15 @@ func TestKernelTrouble(t *testing.T) {
 		t.Fatalf("clean console judged troubled: %v", errs)
 	}
 	oops := clean + "[   12.3] BUG: kernel NULL pointer dereference, address: 0000000000000008\n[   12.3] Oops: 0000 [#1] PREEMPT SMP NOPTI\n"
+	arm := "[   9.1] Unable to handle kernel NULL pointer dereference at virtual address 0000000000000008\n[   9.1] Internal error: Oops: 96000005 [#1] SMP\n"
+	if got := kernelTrouble(arm); len(got) != 2 {
+		t.Fatalf("arm64 oops not found: %v", got)
+	}
+	// A negative timeout is the kernel's complaint about a caller, not an oops (vivid's
+	// capture thread falls behind under TCG and logs it).
+	if got := kernelTrouble("[ 45.0] schedule_timeout: wrong timeout value ffffffffffffffff\n"); len(got) != 0 {
+		t.Fatalf("schedule_timeout complaint judged an oops: %v", got)
+	}
 	errs := kernelTrouble(oops)
 	if len(errs) != 2 || !strings.Contains(errs[0].Error(), "NULL pointer") {
 		t.Fatalf("oops not found: %v", errs)
