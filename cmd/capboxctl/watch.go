@@ -149,8 +149,12 @@ func describe(b *boxView, suffix string, payload []byte) string {
 		return fmt.Sprintf("offline %s sess=%d", s.State, s.Sess)
 	case suffix == wire.TopicState:
 		r := b.row(time.Now())
-		return fmt.Sprintf("state mode=%s mood=%s signal=%s %s outputs=%d/%d recording=%v", r.Mode, r.Mood, dash(r.Signal),
-			r.Format, r.OutputsUp, r.OutputsTotal, b.State.Recording)
+		signal := dash(r.Signal)
+		if r.Format != "" {
+			signal += " " + r.Format
+		}
+		return fmt.Sprintf("state mode=%s mood=%s signal=%s outputs=%d/%d recording=%v", r.Mode, r.Mood, signal,
+			r.OutputsUp, r.OutputsTotal, b.State.Recording)
 	case suffix == wire.TopicMeta:
 		return fmt.Sprintf("meta agent=%s commands=%d", b.Meta.Agent, len(b.Meta.Commands))
 	case suffix == wire.TopicTelemetry:
