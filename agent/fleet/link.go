@@ -58,6 +58,7 @@ type Link struct {
 	dial     dialFunc
 	scrub    scrubber
 	reason   atomic.Pointer[string]
+	mood     atomic.Value // string: the link's own mood
 
 	inbound chan inMsg
 	acks    chan ackMsg
@@ -171,6 +172,16 @@ func New(cfg config.Fleet, deviceID string, box Box, logger *slog.Logger, opts .
 	return l, nil
 }
 
+// Mood is the link's own mood for State.Moods[wire.PartFleet]: waking until
+// the first connect, happy while connected, hungry while the broker is
+// away, sleeping once Run has returned. Safe from any goroutine.
+func (l *Link) Mood() wire.Mood {
+	if m, ok := l.mood.Load().(string); ok {
+		return wire.Mood(m)
+	}
+	return wire.MoodWaking
+}
+
 // SetStopReason sets the reason the graceful offline status gives when Run's
 // context ends (ReasonShutdown by default; a reboot command sets
 // ReasonReboot; an update sets ReasonOTA).
@@ -210,6 +221,7 @@ func (l *Link) Run(ctx context.Context) error {
 					break
 				}
 				d := bo.next()
+				l.mood.Store(string(wire.MoodHungry))
 				l.log.Warn("fleet broker unreachable", "err", err, "retry_in", d.Round(time.Millisecond))
 				retry.Reset(d)
 			} else {
@@ -351,6 +363,7 @@ func (l *Link) connect(ctx context.Context) error {
 		return fmt.Errorf("fleet: birth not acknowledged: %w", err)
 	}
 	l.conn, l.connAt, l.birthSeen, l.inflight = c, time.Now(), false, 0
+	l.mood.Store(string(wire.MoodHappy))
 	l.log.Info("fleet connected", "broker", l.target.URL, "sess", l.sess)
 	l.out.push(&outMsg{suffix: wire.TopicMeta, qos: 1, retained: true, latest: true, body: &meta})
 	l.publishState(true)
@@ -367,6 +380,7 @@ func (l *Link) onLost() {
 		l.conn.Close(0)
 	}
 	l.conn, l.inflight = nil, 0
+	l.mood.Store(string(wire.MoodHungry))
 }
 
 // onMessage runs on paho's goroutines: it only enqueues, never blocks.
@@ -839,5 +853,6 @@ func (l *Link) shutdown() {
 	case <-time.After(5 * time.Second):
 		l.log.Warn("fleet commands still running at shutdown")
 	}
+	l.mood.Store(string(wire.MoodSleeping))
 	l.log.Info("fleet link stopped", "reason", reason)
 }

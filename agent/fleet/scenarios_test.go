@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"capbox/agent/config"
 	"capbox/agent/fleet"
 	"capbox/agent/fleet/wire"
@@ -724,4 +726,33 @@ func TestLeakyBoxScrubbed(t *testing.T) {
 	box.events <- wire.Event{Type: wire.EvtOutputDown, Msg: "rtsp auth " + rtspPassword}
 	o.waitFor(from, 5*time.Second, "event", topicIs("capbox/box-a/evt/output_down"))
 	assertNoSecrets(t, o, r)
+}
+
+// TestNoLeaks: a link that ran, lost its broker and stopped leaves no
+// goroutine behind, and its mood follows the connection.
+func TestNoLeaks(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	e := startMochi(t)
+	r := e.startLink("box-a", nil, "", nil)
+	waitMood(t, r.link, wire.MoodHappy)
+	e.stop()
+	waitMood(t, r.link, wire.MoodHungry)
+	e.restart()
+	waitMood(t, r.link, wire.MoodHappy)
+	r.stop()
+	if m := r.link.Mood(); m != wire.MoodSleeping {
+		t.Errorf("mood after Run = %s", m)
+	}
+	e.stop()
+}
+
+func waitMood(t *testing.T, l *fleet.Link, want wire.Mood) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for l.Mood() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("mood %s, want %s", l.Mood(), want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -174,12 +174,25 @@ func (l *lab) ctl(args ...string) (int, string, string) {
 func (l *lab) box(id string, sb *simBox) (stop func()) {
 	l.t.Helper()
 	f := config.Default().Fleet
-	f.Broker, f.Username = l.url, id
 	f.PasswordFile = filepath.Join(l.dir, id+".pw")
-	f.TelemetryInterval = config.Duration(time.Second)
 	if err := os.WriteFile(f.PasswordFile, []byte(boxPassword(id)), 0o600); err != nil {
 		l.t.Fatal(err)
 	}
+	return l.runBox(id, sb, f)
+}
+
+// boxTLS runs a simulated box that authenticates with a client
+// certificate only.
+func (l *lab) boxTLS(id string, sb *simBox, ca, cert, key string) (stop func()) {
+	f := config.Default().Fleet
+	f.CA, f.Cert, f.Key = ca, cert, key
+	return l.runBox(id, sb, f)
+}
+
+func (l *lab) runBox(id string, sb *simBox, f config.Fleet) (stop func()) {
+	l.t.Helper()
+	f.Broker, f.Username = l.url, id
+	f.TelemetryInterval = config.Duration(time.Second)
 	link, err := fleet.New(f, id, sb, slog.New(slog.DiscardHandler), fleet.WithStateDir(l.t.TempDir()), fleet.WithSecrets(streamKey))
 	if err != nil {
 		l.t.Fatal(err)
