@@ -75,6 +75,7 @@ type Engine struct {
 	stopped chan struct{}
 
 	// Owned by the Run loop.
+	closing                     bool
 	live, slate, audio, silence *front
 	slateWanted                 bool
 	liveRetry                   *backoff.Backoff
@@ -104,6 +105,7 @@ type outputRun struct {
 	lastByte uint64
 	lastTick time.Time
 	failing  bool
+	starting bool
 }
 
 // New makes an engine for a plan; Run starts it.
@@ -120,6 +122,7 @@ func New(plan pipelines.Plan, opt Options) *Engine {
 	}
 	e.hub = newHub(func(track string, old, now *front) {
 		// Called on a streaming thread: hand over to the loop, never block.
+		e.log.Debug("source took over", "track", track, "kind", now.plan.Kind)
 		go e.post(func() { e.onSwitched(track, old, now) })
 	})
 	e.stats.Encoder = plan.Encoder
@@ -144,10 +147,13 @@ func (e *Engine) emit(kind pipelines.EventKind, part, msg string) {
 	}
 }
 
-func (e *Engine) post(f func()) {
+// post hands f to the loop; false when the engine has stopped.
+func (e *Engine) post(f func()) bool {
 	select {
 	case e.cmds <- f:
+		return true
 	case <-e.stopped:
+		return false
 	}
 }
 
@@ -172,7 +178,6 @@ func (e *Engine) do(ctx context.Context, f func() error) error {
 // Run starts everything and keeps it running until ctx ends; then it
 // stops cleanly (the last segment is closed) and returns nil.
 func (e *Engine) Run(ctx context.Context) error {
-	defer close(e.stopped)
 	defer e.hub.close()
 	e.startAudio()
 	for _, o := range e.plan.Outputs {
@@ -201,6 +206,10 @@ func (e *Engine) Run(ctx context.Context) error {
 }
 
 func (e *Engine) shutdown() {
+	// From here on nothing starts: in-flight starts find the engine
+	// stopped and stop what they made.
+	e.closing = true
+	close(e.stopped)
 	for _, t := range e.timers {
 		t.Stop()
 	}
@@ -228,10 +237,12 @@ func (e *Engine) shutdown() {
 		}
 	}
 	e.live, e.slate, e.audio, e.silence = nil, nil, nil, nil
-	// Drain posts from streaming threads so their goroutines end.
+	// Run what was posted before the engine stopped: late starts stop
+	// what they made, waiting callers get their answer.
 	for {
 		select {
-		case <-e.cmds:
+		case f := <-e.cmds:
+			f()
 		default:
 			return
 		}
@@ -253,6 +264,9 @@ func (e *Engine) runs() []*outputRun {
 
 // startVideo brings up what the video track should carry now.
 func (e *Engine) startVideo() {
+	if e.closing {
+		return
+	}
 	wantLive := !e.slateWanted && e.plan.Video.Kind != pipelines.SourceSlate
 	if wantLive && e.live == nil && !e.liveFailed {
 		f, err := e.startFront("video", e.plan.Video)
@@ -270,7 +284,6 @@ func (e *Engine) startVideo() {
 			e.emit(pipelines.EventVideoFailed, "slate", err.Error())
 		} else {
 			e.slate = f
-			e.emit(pipelines.EventSlateOn, "slate", "")
 		}
 	}
 	if !needSlate && e.live != nil {
@@ -280,19 +293,40 @@ func (e *Engine) startVideo() {
 	}
 }
 
+// startFront builds a front and starts it off the loop (a capture device
+// can take seconds to start, and the loop must keep switching and
+// restarting other parts meanwhile).
 func (e *Engine) startFront(trackName string, plan pipelines.Front) (*front, error) {
 	f, err := newFront(trackName, plan, e.hub.onSample)
 	if err != nil {
 		return nil, err
 	}
 	e.hub.setPending(f)
-	if err := f.start(); err != nil {
+	go func() {
+		err := f.start()
+		if !e.post(func() { e.frontStarted(f, err) }) {
+			f.stop()
+		}
+	}()
+	return f, nil
+}
+
+// owns reports whether f is still one of the engine's fronts.
+func (e *Engine) owns(f *front) bool {
+	return f == e.live || f == e.slate || f == e.audio || f == e.silence
+}
+
+func (e *Engine) frontStarted(f *front, err error) {
+	if !e.owns(f) || e.closing {
 		e.hub.detach(f)
-		f.stop()
-		return nil, err
+		f.stop() // replaced or stopped while it was starting
+		return
+	}
+	if err != nil {
+		e.onFrontMsg(f, busMsg{err: err})
+		return
 	}
 	go e.watchFront(f)
-	return f, nil
 }
 
 // watchFront forwards a front's bus to the loop until it stops.
@@ -349,10 +383,11 @@ func (e *Engine) videoFailed(err error) {
 	})
 }
 
-// onSwitched runs when a front took over its track.
+// onSwitched runs when a front took over its track: the old front stops.
 func (e *Engine) onSwitched(trackName string, old, now *front) {
 	if trackName == "audio" {
 		if now == e.audio && e.silence != nil {
+			e.hub.detach(e.silence)
 			e.silence.stop()
 			e.silence = nil
 		}
@@ -361,17 +396,18 @@ func (e *Engine) onSwitched(trackName string, old, now *front) {
 	switch now {
 	case e.live:
 		e.liveRetry.Reset()
-		if e.liveFailed {
-			e.liveFailed = false
-		}
+		e.liveFailed = false
 		e.emit(pipelines.EventVideoStarted, "video", "")
 		if e.slate != nil {
+			e.hub.detach(e.slate)
 			e.slate.stop()
 			e.slate = nil
 			e.emit(pipelines.EventSlateOff, "slate", "")
 		}
 	case e.slate:
+		e.emit(pipelines.EventSlateOn, "slate", "")
 		if e.live != nil && e.slateWanted {
+			e.hub.detach(e.live)
 			e.live.stop()
 			e.live = nil
 		}
@@ -419,12 +455,15 @@ func (e *Engine) ReplaceVideo(ctx context.Context, f pipelines.Front, enc pipeli
 				e.hub.detach(old)
 				old.stop()
 			} else {
+				newLive := e.live
 				go func() {
 					select {
-					case <-e.live.first:
+					case <-newLive.first:
 					case <-time.After(5 * time.Second):
 					}
-					e.post(func() { e.hub.detach(old); old.stop() })
+					if !e.post(func() { e.hub.detach(old); old.stop() }) {
+						old.stop()
+					}
 				}()
 			}
 			return nil
@@ -441,7 +480,7 @@ func (e *Engine) ReplaceVideo(ctx context.Context, f pipelines.Front, enc pipeli
 // ---- audio ---------------------------------------------------------------
 
 func (e *Engine) startAudio() {
-	if e.audio != nil {
+	if e.audio != nil || e.closing {
 		return
 	}
 	f, err := e.startFront("audio", e.plan.Audio)
@@ -458,6 +497,9 @@ func (e *Engine) startAudio() {
 // audioFailed keeps the audio track alive with silence (many services
 // drop a stream without audio) and retries the real source.
 func (e *Engine) audioFailed(f *front, err error) {
+	if e.closing {
+		return
+	}
 	e.emit(pipelines.EventAudioFailed, "audio", err.Error())
 	if f != nil {
 		e.hub.detach(f)
@@ -527,25 +569,42 @@ func (e *Engine) addOutput(o pipelines.OutputPlan) {
 	}
 }
 
+// startRun builds and starts an output (or the recorder) off the loop: an
+// SRT caller may take seconds to connect.
 func (e *Engine) startRun(r *outputRun) {
-	if r.sink != nil {
+	if r.sink != nil || r.starting || e.closing {
 		return
 	}
+	r.starting = true
 	recDir, recExt := "", ""
 	if r.rec != nil {
 		recDir, recExt = r.rec.Dir, segmentExt(r.rec.Format)
 	}
 	e.setState(r, pipelines.OutputConnecting, "")
 	e.log.Debug("output starting", "output", r.st.Name)
-	s, err := newSink(r.plan, e.congestionLimit(), recDir, recExt)
-	if err == nil {
-		err = s.start()
-		if err != nil {
+	limit := e.congestionLimit()
+	go func() {
+		s, err := newSink(r.plan, limit, recDir, recExt)
+		if err == nil {
+			if err = s.start(); err != nil {
+				s.stop()
+				s = nil
+			}
+		}
+		if !e.post(func() { e.runStarted(r, s, err) }) && s != nil {
 			s.stop()
 		}
-	}
+	}()
+}
+
+func (e *Engine) runStarted(r *outputRun, s *sinkPipe, err error) {
+	r.starting = false
 	if err != nil {
 		e.runFailed(r, err)
+		return
+	}
+	if !r.enabled || !e.current(r) || e.closing {
+		go s.stop()
 		return
 	}
 	r.sink = s
@@ -555,6 +614,11 @@ func (e *Engine) startRun(r *outputRun) {
 	if r.rec != nil {
 		e.setState(r, pipelines.OutputUp, "")
 	}
+}
+
+// current reports whether r is still configured.
+func (e *Engine) current(r *outputRun) bool {
+	return e.recorder == r || (r.rec == nil && e.outputs[r.st.Name] == r)
 }
 
 func (e *Engine) watchSink(r *outputRun, s *sinkPipe) {
@@ -611,7 +675,7 @@ func (e *Engine) runFailed(r *outputRun, err error) {
 	r.st.Reconnects++
 	e.setState(r, pipelines.OutputDown, err.Error())
 	e.later("out:"+name, r.retry.Next(), func() {
-		if r.enabled && (e.outputs[name] == r || e.recorder == r) {
+		if r.enabled && e.current(r) {
 			e.startRun(r)
 		}
 	})
@@ -637,15 +701,26 @@ func (e *Engine) setState(r *outputRun, st pipelines.OutputState, lastErr string
 	}
 }
 
-func (e *Engine) stopRun(r *outputRun) {
+// stopRun takes an output off the hub at once and ends it cleanly in the
+// background; the channel closes when its last data is out (the
+// recorder's segment closed).
+func (e *Engine) stopRun(r *outputRun) <-chan struct{} {
+	done := make(chan struct{})
 	e.cancelTimer("out:" + r.st.Name)
-	if r.sink != nil {
-		e.hub.removeSink(r.sink)
-		if err := r.sink.finish(e.opt.EOSTimeout); err != nil {
+	s := r.sink
+	r.sink = nil
+	if s == nil {
+		close(done)
+		return done
+	}
+	e.hub.removeSink(s)
+	go func() {
+		defer close(done)
+		if err := s.finish(e.opt.EOSTimeout); err != nil {
 			e.log.Warn("output did not end cleanly", "output", r.st.Name, "err", err)
 		}
-		r.sink = nil
-	}
+	}()
+	return done
 }
 
 func (e *Engine) output(name string) (*outputRun, error) {
@@ -684,18 +759,21 @@ func (e *Engine) StartOutput(ctx context.Context, name string) error {
 	})
 }
 
-// StopOutput disables an output until started again.
+// StopOutput disables an output until started again; it returns once the
+// output has ended its stream.
 func (e *Engine) StopOutput(ctx context.Context, name string) error {
-	return e.do(ctx, func() error {
+	var done <-chan struct{}
+	err := e.do(ctx, func() error {
 		r, err := e.output(name)
 		if err != nil {
 			return err
 		}
 		r.enabled = false
-		e.stopRun(r)
+		done = e.stopRun(r)
 		e.setState(r, pipelines.OutputDisabled, "")
 		return nil
 	})
+	return waitDone(ctx, err, done)
 }
 
 // SetOutputs applies a new output list: unchanged outputs keep running,
@@ -778,17 +856,33 @@ func (e *Engine) StartRecording(ctx context.Context) error {
 	})
 }
 
-// StopRecording closes the current segment and stops recording.
+// StopRecording closes the current segment and stops recording; it
+// returns once the segment is closed.
 func (e *Engine) StopRecording(ctx context.Context) error {
-	return e.do(ctx, func() error {
+	var done <-chan struct{}
+	err := e.do(ctx, func() error {
 		if e.recorder == nil {
 			return errors.New("recording is not configured")
 		}
 		e.recorder.enabled = false
-		e.stopRun(e.recorder)
+		done = e.stopRun(e.recorder)
 		e.setState(e.recorder, pipelines.OutputDisabled, "")
 		return nil
 	})
+	return waitDone(ctx, err, done)
+}
+
+// waitDone waits for a background stop after a command succeeded.
+func waitDone(ctx context.Context, err error, done <-chan struct{}) error {
+	if err != nil || done == nil {
+		return err
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // keepFree deletes the oldest segments while the recording's file system

@@ -28,6 +28,9 @@ type front struct {
 	// first is closed when the first sample arrives.
 	first     chan struct{}
 	firstOnce atomic.Bool
+	// keyAsked is when the hub last asked this front for a keyframe
+	// (under the hub's lock).
+	keyAsked time.Time
 }
 
 var frontGen atomic.Uint64

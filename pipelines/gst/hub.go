@@ -130,7 +130,17 @@ func (h *hub) onSample(f *front) {
 		}
 	}
 	if f != t.active {
+		// A pending video front whose first keyframe came too late (the
+		// live front had newer frames) asks for another one at once
+		// rather than waiting a whole keyframe interval.
+		askKey := f == t.pending && f.track == "video" && h.now().Sub(f.keyAsked) > 100*time.Millisecond
+		if askKey {
+			f.keyAsked = h.now()
+		}
 		h.mu.Unlock()
+		if askKey {
+			f.requestKeyframe()
+		}
 		return
 	}
 	if C.capbox_caps_equal(caps, t.caps) == 0 {

@@ -75,11 +75,6 @@ func freeTCPPort(t *testing.T) int {
 func runEngine(t *testing.T, plan pipelines.Plan) (*Engine, func()) {
 	t.Helper()
 	e := New(plan, Options{Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	go func() {
-		for ev := range e.Events() {
-			t.Logf("event %s %s %s", ev.Kind, ev.Part, ev.Msg)
-		}
-	}()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
