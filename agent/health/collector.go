@@ -11,6 +11,7 @@ package health
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -25,8 +26,8 @@ const DefaultInterval = 10 * time.Second
 type Options struct {
 	// Interval between samples (fleet.telemetry_interval); default 10 s.
 	Interval time.Duration
-	// Sys reads the machine; nil is the live system with "/" as the only
-	// disk (give the recording folder through SysReader.Mounts).
+	// Sys reads the machine; nil is LiveSys() ("/" the only disk: pass
+	// LiveSys(recordingFolder)).
 	Sys SysSource
 	// Net lists the interfaces; nil is rtnetlink in the agent's namespace.
 	Net NetSource
@@ -72,7 +73,7 @@ func New(opts Options) *Collector {
 		opts.Interval = DefaultInterval
 	}
 	if opts.Sys == nil {
-		opts.Sys = SysReader{Root: "/", Mounts: []string{"/"}, Clock: KernelClock{}}
+		opts.Sys = LiveSys()
 	}
 	if opts.Net == nil {
 		opts.Net = NetReader{SysRoot: "/"}
@@ -143,6 +144,27 @@ func (c *Collector) SetPipeline(p PipelineSource) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.pipe, c.pipeChanged = p, true
+}
+
+// LiveSys reads the running system: "/" and the given folders (the
+// recording folder) as disks, the clock through adjtimex.
+func LiveSys(folders ...string) SysReader {
+	mounts := append([]string(nil), folders...)
+	if !slices.Contains(mounts, "/") {
+		mounts = append(mounts, "/")
+	}
+	return SysReader{Root: "/", Mounts: mounts, Clock: KernelClock{}}
+}
+
+// SetSys replaces the machine source from the next sample on (the
+// recording folder moved with a config reload).
+func (c *Collector) SetSys(s SysSource) {
+	if s == nil {
+		s = LiveSys()
+	}
+	c.sampleMu.Lock()
+	defer c.sampleMu.Unlock()
+	c.opts.Sys = s
 }
 
 // SetConfigVersion sets the applied config version the snapshots carry.

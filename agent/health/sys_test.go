@@ -215,3 +215,16 @@ func TestKernelClockLive(t *testing.T) {
 	}
 	t.Logf("this machine: %+v", cs)
 }
+
+func TestLiveSys(t *testing.T) {
+	r := LiveSys(t.TempDir() + "/not-yet/recordings")
+	if len(r.Mounts) != 2 || r.Mounts[1] != "/" {
+		t.Fatalf("mounts %v", r.Mounts)
+	}
+	got, err := r.ReadSys()
+	// A VM may lack thermal zones or a readable hwmon; the disks, memory
+	// and CPU of this machine must be there.
+	if len(got.Health.Disks) != 2 || got.Health.Disks[0].Path != r.Mounts[0] || got.Health.MemTotal == 0 || got.Health.CPU.Total() == 0 {
+		t.Fatalf("live reading %+v (err %v)", got.Health, err)
+	}
+}
