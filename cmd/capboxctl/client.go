@@ -27,6 +27,7 @@ type msg struct {
 // client is capboxctl's MQTT session with the fleet account.
 type client struct {
 	c    paho.Client
+	id   string
 	msgs chan msg
 	g    *globals
 }
@@ -45,10 +46,13 @@ func connect(ctx context.Context, g *globals) (*client, error) {
 	}
 	idb := make([]byte, 6)
 	_, _ = rand.Read(idb)
-	o := paho.NewClientOptions().AddBroker(target.URL).SetClientID("capboxctl-" + hex.EncodeToString(idb)).
+	id := "capboxctl-" + hex.EncodeToString(idb)
+	// OrderMatters: the handler only enqueues, and snapshot relies on
+	// seeing messages in the order the broker sent them.
+	o := paho.NewClientOptions().AddBroker(target.URL).SetClientID(id).
 		SetCleanSession(true).SetProtocolVersion(4).SetAutoReconnect(false).SetConnectRetry(false).
 		SetKeepAlive(30 * time.Second).SetConnectTimeout(10 * time.Second).SetWriteTimeout(10 * time.Second).
-		SetOrderMatters(false)
+		SetOrderMatters(true)
 	if g.username != "" {
 		o.SetUsername(g.username)
 	}
@@ -66,7 +70,7 @@ func connect(ctx context.Context, g *globals) (*client, error) {
 		}
 		o.SetTLSConfig(tc)
 	}
-	cl := &client{msgs: make(chan msg, msgBuffer), g: g}
+	cl := &client{id: id, msgs: make(chan msg, msgBuffer), g: g}
 	o.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
 		select {
 		case cl.msgs <- msg{topic: m.Topic(), payload: m.Payload(), retained: m.Retained(), at: time.Now()}:
@@ -88,11 +92,21 @@ func connect(ctx context.Context, g *globals) (*client, error) {
 
 func (c *client) close() { c.c.Disconnect(100) }
 
-// subscribe waits for the SUBACK; refused filters are an error.
+// subscribe waits for the SUBACK; refused filters are an error. Views
+// subscribe with QoS 0: a broker owes a QoS 0 subscriber its retained
+// documents without counting them against its per-client queue of
+// unacknowledged messages (mosquitto's max_queued_messages is 1000, and
+// 500 boxes have 2500 retained documents).
 func (c *client) subscribe(ctx context.Context, filters ...string) error {
+	return c.subscribeQoS(ctx, 0, filters...)
+}
+
+// subscribeQoS is subscribe for answers that must not be lost (command
+// responses, config reports).
+func (c *client) subscribeQoS(ctx context.Context, qos byte, filters ...string) error {
 	subs := map[string]byte{}
 	for _, f := range filters {
-		subs[f] = 1
+		subs[f] = qos
 	}
 	tok := c.c.SubscribeMultiple(subs, nil)
 	select {
@@ -123,22 +137,50 @@ func (c *client) publish(ctx context.Context, topic string, retained bool, paylo
 	}
 }
 
-// collect feeds messages to f until none came for quiet, max passed, or f
-// says done. Retained documents arrive right after the SUBACK, so a short
-// quiet period ends a snapshot early.
-func (c *client) collect(ctx context.Context, quiet, max time.Duration, f func(m msg) (done bool)) error {
-	deadline := time.NewTimer(max)
-	defer deadline.Stop()
-	idle := time.NewTimer(quiet)
-	defer idle.Stop()
+// until feeds messages to f until it says done or ctx ends.
+func (c *client) until(ctx context.Context, f func(m msg) (done bool)) error {
 	for {
 		select {
 		case m := <-c.msgs:
 			if f(m) {
 				return nil
 			}
-			idle.Reset(quiet)
-		case <-idle.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// snapshotTail is how long a snapshot still listens after its marker came
+// back, for brokers (clusters) that do not keep the order exactly.
+const snapshotTail = 50 * time.Millisecond
+
+// snapshot subscribes to filters and feeds the retained documents to f.
+// It knows the burst is over without guessing from silence: it also
+// subscribes to a marker topic of its own and publishes to it after the
+// SUBACK; the broker queues the marker behind the retained messages it
+// already owes this session, so the marker coming back closes the burst.
+// max bounds the wait (a broker that drops the marker).
+func (c *client) snapshot(ctx context.Context, max time.Duration, f func(m msg), filters ...string) error {
+	marker := c.g.prefix + "/_capboxctl/" + c.id
+	if err := c.subscribe(ctx, append(filters, marker)...); err != nil {
+		return err
+	}
+	if err := c.publish(ctx, marker, false, []byte("{}")); err != nil {
+		return err
+	}
+	deadline := time.NewTimer(max)
+	defer deadline.Stop()
+	var tail <-chan time.Time
+	for {
+		select {
+		case m := <-c.msgs:
+			if m.topic == marker {
+				tail = time.After(snapshotTail)
+				continue
+			}
+			f(m)
+		case <-tail:
 			return nil
 		case <-deadline.C:
 			return nil

@@ -84,7 +84,7 @@ func cmdMain(ctx context.Context, g *globals, fs *flag.FlagSet, args []string, o
 		return exitTimeout
 	}
 	defer c.close()
-	if err := c.subscribe(ctx, g.topic(box, wire.TopicCmdResPrefix+name)); err != nil {
+	if err := c.subscribeQoS(ctx, 1, g.topic(box, wire.TopicCmdResPrefix+name)); err != nil {
 		fmt.Fprintln(errw, "capboxctl:", err)
 		return exitFailed
 	}
@@ -95,7 +95,7 @@ func cmdMain(ctx context.Context, g *globals, fs *flag.FlagSet, args []string, o
 	var res *wire.CmdResponse
 	wctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
-	_ = c.collect(wctx, g.timeout, g.timeout, func(m msg) bool {
+	_ = c.until(wctx, func(m msg) bool {
 		var r wire.CmdResponse
 		if json.Unmarshal(m.payload, &r) != nil || r.ID != reqID {
 			return false

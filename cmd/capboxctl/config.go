@@ -38,12 +38,9 @@ func configMain(ctx context.Context, g *globals, fs *flag.FlagSet, args []string
 
 // configDocs reads the retained desired and reported documents of a box.
 func configDocs(ctx context.Context, c *client, g *globals, id string) (*wire.ConfigDesired, *wire.ConfigReported, error) {
-	if err := c.subscribe(ctx, g.topic(id, wire.TopicConfigDesired), g.topic(id, wire.TopicConfigReported)); err != nil {
-		return nil, nil, err
-	}
 	var d *wire.ConfigDesired
 	var r *wire.ConfigReported
-	err := c.collect(ctx, snapshotQuiet, snapshotMax, func(m msg) bool {
+	err := c.snapshot(ctx, snapshotMax, func(m msg) {
 		switch m.topic {
 		case g.topic(id, wire.TopicConfigDesired):
 			if x, err := wire.DecodeDesired(m.payload); err == nil {
@@ -55,8 +52,7 @@ func configDocs(ctx context.Context, c *client, g *globals, id string) (*wire.Co
 				r = &x
 			}
 		}
-		return d != nil && r != nil
-	})
+	}, g.topic(id, wire.TopicConfigDesired), g.topic(id, wire.TopicConfigReported))
 	return d, r, err
 }
 
@@ -168,7 +164,7 @@ func configSet(ctx context.Context, g *globals, id, file string, out, errw io.Wr
 	var rep *wire.ConfigReported
 	wctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
-	_ = c.collect(wctx, g.timeout, g.timeout, func(m msg) bool {
+	_ = c.until(wctx, func(m msg) bool {
 		var x wire.ConfigReported
 		if m.topic != g.topic(id, wire.TopicConfigReported) || json.Unmarshal(m.payload, &x) != nil || x.DesiredVersion != version {
 			return false

@@ -13,12 +13,8 @@ import (
 	"capbox/agent/fleet/wire"
 )
 
-// snapshotQuiet ends a retained snapshot once the broker has been quiet
-// this long after the SUBACK; snapshotMax bounds it (ls answers in < 2 s).
-const (
-	snapshotQuiet = 300 * time.Millisecond
-	snapshotMax   = 1500 * time.Millisecond
-)
+// snapshotMax bounds the wait for retained documents (ls answers in < 2 s).
+const snapshotMax = 1500 * time.Millisecond
 
 // snapshot subscribes to the retained documents of the boxes matching id
 // ("+" for all) and folds them into a view.
@@ -28,13 +24,7 @@ func snapshot(ctx context.Context, c *client, g *globals, id string, wait time.D
 	for _, s := range []string{wire.TopicStatus, wire.TopicMeta, wire.TopicState, wire.TopicTelemetry, wire.TopicConfigReported} {
 		filters = append(filters, g.topic(id, s))
 	}
-	if err := c.subscribe(ctx, filters...); err != nil {
-		return nil, err
-	}
-	err := c.collect(ctx, snapshotQuiet, wait, func(m msg) bool {
-		v.apply(m)
-		return false
-	})
+	err := c.snapshot(ctx, wait, func(m msg) { v.apply(m) }, filters...)
 	return v, err
 }
 

@@ -151,19 +151,20 @@ func TestScale(t *testing.T) {
 		t0 := time.Now()
 		code, out, errw := l.ctl("ls", "--json")
 		took := time.Since(t0)
+		t.Logf("ls run took %s", took)
 		worst = max(worst, took)
 		var rows []row
 		if code != 0 || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != n {
 			t.Fatalf("ls: %d, %d rows, %s", code, len(rows), errw)
 		}
-		withTemp := 0
+		complete := 0
 		for _, r := range rows {
-			if r.TempC != nil {
-				withTemp++
+			if r.TempC != nil && r.Online && r.Mood != "" && r.OutputsTotal > 0 && r.Sess > 0 {
+				complete++
 			}
 		}
-		if withTemp != n {
-			t.Errorf("%d of %d rows have a temperature", withTemp, n)
+		if complete != n {
+			t.Errorf("%d of %d rows have status, state and telemetry", complete, n)
 		}
 	}
 	t.Logf("capboxctl ls with %d boxes: slowest of 3 runs %s", n, worst.Round(time.Millisecond))
