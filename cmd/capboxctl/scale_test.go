@@ -85,22 +85,25 @@ func TestScale(t *testing.T) {
 	if err := os.WriteFile(confFile, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(mosq, "-c", confFile)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	var cmd *exec.Cmd
+	startBroker := func() {
+		cmd = exec.Command(mosq, "-c", confFile)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; ; i++ {
+			if c, err := net.Dial("tcp", addr); err == nil {
+				c.Close()
+				break
+			}
+			if i > 100 {
+				t.Fatal("mosquitto did not start")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
+	startBroker()
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	for i := 0; ; i++ {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		if i > 100 {
-			t.Fatal("mosquitto did not start")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 	l := &lab{t: t, dir: dir, url: "mqtt://" + addr, pwFile: filepath.Join(dir, "fleet.pw")}
 	if err := os.WriteFile(l.pwFile, []byte(fleetPassword), 0o600); err != nil {
 		t.Fatal(err)
@@ -171,7 +174,28 @@ func TestScale(t *testing.T) {
 	if worst > 2*time.Second {
 		t.Errorf("ls took %s, want < 2 s", worst)
 	}
-	fmt.Printf("SCALE boxes=%d ls_worst=%s mosquitto_cpu_pct=%.2f links_cpu_pct=%.2f\n", n, worst.Round(time.Millisecond), brokerPct, boxesPct)
+
+	// Broker restart: every box comes back (session 2) on its own jittered
+	// schedule; the broker's CPU for the whole reconnect storm.
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	t0 := time.Now()
+	startBroker()
+	b0 = procCPU(t, cmd.Process.Pid)
+	l.waitLs(fmt.Sprint(n, " boxes back"), func(rows []row) bool {
+		back := 0
+		for _, r := range rows {
+			if r.Online && r.Sess == 2 {
+				back++
+			}
+		}
+		return back == n
+	})
+	back := time.Since(t0)
+	storm := procCPU(t, cmd.Process.Pid) - b0
+	t.Logf("broker restart: all %d boxes back in %s; mosquitto used %s CPU for the storm", n, back.Round(time.Millisecond), storm)
+	fmt.Printf("SCALE boxes=%d ls_worst=%s mosquitto_cpu_pct=%.2f links_cpu_pct=%.2f restart_all_back=%s restart_broker_cpu=%s\n",
+		n, worst.Round(time.Millisecond), brokerPct, boxesPct, back.Round(time.Millisecond), storm)
 }
 
 // procCPU is a process's user+system CPU time from /proc/PID/stat (fields
