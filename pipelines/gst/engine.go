@@ -80,6 +80,7 @@ type Engine struct {
 	slateWanted                 bool
 	liveRetry                   *backoff.Backoff
 	liveFailed                  bool
+	videoFailing, audioFailing  bool
 	audioRetry                  *backoff.Backoff
 	outputs                     map[string]*outputRun
 	order                       []string
@@ -371,12 +372,15 @@ func (e *Engine) onFrontMsg(f *front, m busMsg) {
 	}
 }
 
+// videoFailed shows the slate and retries; a failure streak is logged
+// and reported once, until the live picture is back.
 func (e *Engine) videoFailed(err error) {
-	if !e.liveFailed {
+	if !e.videoFailing {
 		e.log.Warn("video source failed", "err", err)
+		e.emit(pipelines.EventVideoFailed, "video", err.Error())
+		e.videoFailing = true
 	}
 	e.liveFailed = true
-	e.emit(pipelines.EventVideoFailed, "video", err.Error())
 	e.later("video", e.liveRetry.Next(), func() {
 		e.liveFailed = false
 		e.startVideo()
@@ -386,6 +390,10 @@ func (e *Engine) videoFailed(err error) {
 // onSwitched runs when a front took over its track: the old front stops.
 func (e *Engine) onSwitched(trackName string, old, now *front) {
 	if trackName == "audio" {
+		if now == e.audio {
+			e.audioFailing = false
+			e.audioRetry.Reset()
+		}
 		if now == e.audio && e.silence != nil {
 			e.hub.detach(e.silence)
 			e.silence.stop()
@@ -396,7 +404,7 @@ func (e *Engine) onSwitched(trackName string, old, now *front) {
 	switch now {
 	case e.live:
 		e.liveRetry.Reset()
-		e.liveFailed = false
+		e.liveFailed, e.videoFailing = false, false
 		e.emit(pipelines.EventVideoStarted, "video", "")
 		if e.slate != nil {
 			e.hub.detach(e.slate)
@@ -500,7 +508,11 @@ func (e *Engine) audioFailed(f *front, err error) {
 	if e.closing {
 		return
 	}
-	e.emit(pipelines.EventAudioFailed, "audio", err.Error())
+	if !e.audioFailing {
+		e.log.Warn("audio source failed, sending silence", "err", err)
+		e.emit(pipelines.EventAudioFailed, "audio", err.Error())
+		e.audioFailing = true
+	}
 	if f != nil {
 		e.hub.detach(f)
 		f.stop()
@@ -518,7 +530,6 @@ func (e *Engine) audioFailed(f *front, err error) {
 			e.log.Error("silent audio failed to start", "err", err2)
 		}
 	}
-	e.log.Warn("audio source failed", "err", err)
 	e.later("audio", e.audioRetry.Next(), e.startAudio)
 }
 
