@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	"capbox/agent/config"
-
 	"capbox/agent/fleet/wire"
 )
 
@@ -16,10 +15,13 @@ import (
 // answers from cached values.
 type Box interface {
 	// Meta describes the box; the link redacts output URLs and fills the
-	// header, the command list's ping/rebirth and the telemetry interval.
+	// header, boot_id (when empty), the telemetry interval and the command
+	// list: Meta().Commands names the box commands this box supports
+	// (empty: all of them); ping and rebirth are the link's own.
 	Meta() wire.Meta
 	// State is the current operational state; the link fills the header
-	// and, when empty, Mood.
+	// and, when empty, Mood. ConfigVersion must be the version last
+	// applied through ApplyConfig (0 while the box runs its file).
 	State() wire.State
 	// Telemetry is the latest health sample from the agent's collector.
 	Telemetry() wire.Telemetry
@@ -29,10 +31,13 @@ type Box interface {
 	// Events are discrete events; the link always drains the channel and
 	// queues them (bounded) while offline.
 	Events() <-chan wire.Event
-	// Command runs one of the box commands (Commands with Box set) with
-	// arguments the link decoded and checked. It must return when ctx is
-	// done. Return a *CommandError for a specific code; other errors are
-	// E_FAILED. Errors must carry no secret.
+	// Command runs one of the box commands (wire.Commands with Box set)
+	// with arguments the link decoded and checked, within the command's
+	// Timeout. It must return when ctx is done. Return a *CommandError for
+	// a specific code (Rejectf for a refusal without trying); other errors
+	// are E_FAILED. Errors must carry no secret. For reboot, answer first
+	// and reboot after the link's Run has returned (cancel its context):
+	// the link then says "disconnected (reboot)".
 	Command(ctx context.Context, name string, args wire.Args) (Result, error)
 	// ApplyConfig validates and applies a whole config document (JSON, the
 	// YAML file's schema) through the agent's config path. It returns the
@@ -44,7 +49,8 @@ type Box interface {
 
 // Result is what a box command returns beyond success.
 type Result struct {
-	// JPEG is the snapshot (at most MaxSnapshotJPEG bytes).
+	// JPEG is the snapshot (at most wire.MaxSnapshotJPEG = 9216 bytes, so
+	// that its base64 fits 12 KiB: scale to ~320x180, quality ~60).
 	JPEG []byte
 	// Data is any other result (detect: the *board.Detection); it is
 	// marshalled as the response's result and must carry no secret.
