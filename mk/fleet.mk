@@ -15,6 +15,7 @@ fuzz-fleet: ## fuzz the fleet's inbound parsers (FUZZTIME each)
 	@for f in FuzzDecodeRequest FuzzDecodeDesired FuzzDecodeStatus FuzzCheckPayload; do \
 		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./agent/fleet/wire/ || exit 1; done
 	$(GO) test -run '^$$' -fuzz '^FuzzRedactOutputURL$$' -fuzztime $(FUZZTIME) ./agent/fleet/
+	$(GO) test -run '^$$' -fuzz '^FuzzViewApply$$' -fuzztime $(FUZZTIME) ./cmd/capboxctl/
 
 TEST_TARGETS += test-fleet-scale
 

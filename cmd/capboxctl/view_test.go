@@ -104,3 +104,25 @@ func TestAge(t *testing.T) {
 		}
 	}
 }
+
+// FuzzViewApply: whatever a box (or anyone with write access) publishes,
+// the fleet view neither panics nor lets an older document win.
+func FuzzViewApply(f *testing.F) {
+	f.Add("state", []byte(`{"v":1,"sess":1,"seq":2,"mode":"streaming","outputs":{"a":"up"}}`))
+	f.Add("status", []byte(`{"v":1,"online":false,"state":"lost","sess":3}`))
+	f.Add("telemetry", []byte(`{"v":1,"sess":1,"seq":3,"sys":{"temps_c":{"x":1e308}},"interval_s":-5}`))
+	f.Add("evt/x", []byte(`{"v":1,"ts":-1}`))
+	f.Fuzz(func(t *testing.T, suffix string, payload []byte) {
+		v := newFleetView("capbox")
+		v.apply(msg{topic: "capbox/b1/state", payload: []byte(`{"v":1,"sess":5,"seq":5,"mode":"keep"}`)})
+		v.apply(msg{topic: "capbox/b1/" + suffix, payload: payload, at: time.Now()})
+		b := v.boxes["b1"]
+		if b.State.Sess < 5 || (b.State.Sess == 5 && b.State.Seq < 5) {
+			t.Fatalf("older state won: %+v", b.State.Header)
+		}
+		now := time.Now()
+		_ = b.stale(now)
+		_ = b.row(now).cells(now)
+		_ = describe(b, suffix, payload)
+	})
+}

@@ -138,7 +138,7 @@ func (w *watcher) tick(now time.Time) {
 // describe is the one-line summary of a box document.
 func describe(b *boxView, suffix string, payload []byte) string {
 	switch {
-	case suffix == wire.TopicStatus:
+	case suffix == wire.TopicStatus && b.Status != nil:
 		s := b.Status
 		if s.Online {
 			return fmt.Sprintf("online %s sess=%d agent=%s", s.State, s.Sess, dash(s.Agent))
@@ -147,7 +147,7 @@ func describe(b *boxView, suffix string, payload []byte) string {
 			return fmt.Sprintf("offline %s (%s) sess=%d", s.State, s.Reason, s.Sess)
 		}
 		return fmt.Sprintf("offline %s sess=%d", s.State, s.Sess)
-	case suffix == wire.TopicState:
+	case suffix == wire.TopicState && b.State != nil:
 		r := b.row(time.Now())
 		signal := dash(r.Signal)
 		if r.Format != "" {
@@ -155,13 +155,13 @@ func describe(b *boxView, suffix string, payload []byte) string {
 		}
 		return fmt.Sprintf("state mode=%s mood=%s signal=%s outputs=%d/%d recording=%v", r.Mode, r.Mood, signal,
 			r.OutputsUp, r.OutputsTotal, b.State.Recording)
-	case suffix == wire.TopicMeta:
+	case suffix == wire.TopicMeta && b.Meta != nil:
 		return fmt.Sprintf("meta agent=%s commands=%d", b.Meta.Agent, len(b.Meta.Commands))
-	case suffix == wire.TopicTelemetry:
+	case suffix == wire.TopicTelemetry && b.Telemetry != nil:
 		t := b.Telemetry
 		temp, _ := t.Sys.MaxTempC()
 		return fmt.Sprintf("telemetry cpu=%.0f%% temp=%.1f°C uptime=%ds", t.Sys.CPUPct, temp, t.UptimeS)
-	case suffix == wire.TopicConfigReported:
+	case suffix == wire.TopicConfigReported && b.Reported != nil:
 		r := b.Reported
 		s := fmt.Sprintf("config desired=%d applied=%d %s", r.DesiredVersion, r.AppliedVersion, r.Status)
 		for _, e := range r.Errors {
