@@ -401,6 +401,11 @@ func (e *Engine) onSwitched(trackName string, old, now *front) {
 		}
 		return
 	}
+	if old != nil && old != now && !e.owns(old) {
+		e.cancelTimer(retireKey(old))
+		e.hub.detach(old)
+		old.stop()
+	}
 	switch now {
 	case e.live:
 		e.liveRetry.Reset()
@@ -420,8 +425,9 @@ func (e *Engine) onSwitched(trackName string, old, now *front) {
 			e.live = nil
 		}
 	}
-	_ = old
 }
+
+func retireKey(f *front) string { return fmt.Sprintf("retire:%d", f.gen) }
 
 // SetSlate shows the slate (true: the input has no signal) or the live
 // picture again.
@@ -463,16 +469,12 @@ func (e *Engine) ReplaceVideo(ctx context.Context, f pipelines.Front, enc pipeli
 				e.hub.detach(old)
 				old.stop()
 			} else {
-				newLive := e.live
-				go func() {
-					select {
-					case <-newLive.first:
-					case <-time.After(5 * time.Second):
-					}
-					if !e.post(func() { e.hub.detach(old); old.stop() }) {
-						old.stop()
-					}
-				}()
+				// The old front stops when the new one takes over
+				// (onSwitched), or after 5 s if the new one never does.
+				e.later(retireKey(old), 5*time.Second, func() {
+					e.hub.detach(old)
+					old.stop()
+				})
 			}
 			return nil
 		}

@@ -156,6 +156,8 @@ type media struct {
 	first, end time.Duration
 	videoCodec string
 	hasAudio   bool
+	// sizes are the distinct frame sizes in order ("640x360").
+	sizes []string
 }
 
 // analyze decodes a file to the end and counts frames and timestamp gaps.
@@ -179,13 +181,17 @@ func analyze(t *testing.T, file string) media {
 		if b := info.GetBuffer(); b != nil {
 			pts = append(pts, time.Duration(b.PresentationTimestamp()))
 		}
-		if m.width == 0 {
-			if caps := pad.GetCurrentCaps(); caps != nil {
-				s := caps.GetStructureAt(0)
-				w, _ := s.GetValue("width")
-				h, _ := s.GetValue("height")
-				m.width, _ = w.(int)
-				m.height, _ = h.(int)
+		if caps := pad.GetCurrentCaps(); caps != nil {
+			s := caps.GetStructureAt(0)
+			w, _ := s.GetValue("width")
+			h, _ := s.GetValue("height")
+			wi, _ := w.(int)
+			hi, _ := h.(int)
+			if m.width == 0 {
+				m.width, m.height = wi, hi
+			}
+			if size := fmt.Sprintf("%dx%d", wi, hi); len(m.sizes) == 0 || m.sizes[len(m.sizes)-1] != size {
+				m.sizes = append(m.sizes, size)
 			}
 		}
 		return gst.PadProbeOK
