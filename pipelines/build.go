@@ -3,6 +3,7 @@ package pipelines
 import (
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -114,6 +115,8 @@ type input struct {
 	width  int
 	height int
 	fps    int
+	// rate is the capture's exact frame rate as a fraction ("60000/1001").
+	rate string
 }
 
 func pickInput(req Request) (input, error) {
@@ -145,11 +148,20 @@ func pickInput(req Request) (input, error) {
 		return input{}, fmt.Errorf("%w: %s", ErrUnknownInput, device)
 	}
 	vi := req.Detection.VideoInputs[i]
-	fourcc, w, h, fps, ok := pickFormat(vi, req.MaxWidth, req.MaxHeight, req.MaxFPS)
+	maxFPS := req.MaxFPS
+	if b := req.Detection.Board.MaxHDMIFPS; b > 0 && vi.Kind == board.KindHDMICSI {
+		maxFPS = min(maxFPS, b) // the bridge's lanes bound the rate (Pi 4: 1080p30)
+	}
+	fourcc, w, h, rate, ok := pickFormat(vi, req.MaxWidth, req.MaxHeight, maxFPS)
 	if !ok {
 		return input{}, fmt.Errorf("%w: %s", ErrUnusableInput, device)
 	}
-	return input{kind: SourceV4L2, vi: vi, fourcc: fourcc, width: w, height: h, fps: fps}, nil
+	if w == 0 && (vi.DVTimings || vi.Kind == board.KindHDMICSI) {
+		// An HDMI receiver without signal: plan for the largest format it
+		// may get; the supervisor re-plans when the signal locks.
+		w, h, rate = min(1920, req.MaxWidth), min(1080, req.MaxHeight), float64(maxFPS)
+	}
+	return input{kind: SourceV4L2, vi: vi, fourcc: fourcc, width: w, height: h, fps: int(rate + 0.5), rate: rateFraction(rate)}, nil
 }
 
 // rawPreference orders raw capture formats: packed 4:2:2 is what HDMI
@@ -158,14 +170,18 @@ var rawPreference = []string{"UYVY", "YUYV", "NV12", "YU12", "NV16", "RGB3", "BG
 
 // pickFormat chooses what to capture. An HDMI receiver's live timings win;
 // otherwise the largest size within bounds at the best rate.
-func pickFormat(vi board.VideoInput, maxW, maxH, maxFPS int) (fourcc string, w, h, fps int, ok bool) {
+func pickFormat(vi board.VideoInput, maxW, maxH, maxFPS int) (fourcc string, w, h int, fps float64, ok bool) {
+	signalFPS := vi.Signal.FPSExact
+	if signalFPS == 0 {
+		signalFPS = float64(vi.Signal.FPS)
+	}
 	for _, want := range rawPreference {
 		for _, f := range vi.Formats {
 			if f.FourCC != want {
 				continue
 			}
 			if vi.Signal.State == board.SignalLocked && vi.Signal.Width > 0 {
-				return f.FourCC, vi.Signal.Width, vi.Signal.Height, vi.Signal.FPS, true
+				return f.FourCC, vi.Signal.Width, vi.Signal.Height, signalFPS, true
 			}
 			best := board.FrameSize{}
 			bestFPS := 0.0
@@ -184,15 +200,20 @@ func pickFormat(vi board.VideoInput, maxW, maxH, maxFPS int) (fourcc string, w, 
 				}
 			}
 			if best.Width > 0 {
-				return f.FourCC, best.Width, best.Height, int(bestFPS + 0.5), true
+				return f.FourCC, best.Width, best.Height, bestFPS, true
 			}
 			if len(f.Sizes) == 0 { // format without enumerated sizes: let caps negotiate
 				return f.FourCC, 0, 0, 0, true
 			}
 		}
 	}
-	if len(vi.Formats) == 0 && vi.Signal.State == board.SignalLocked {
-		return "UYVY", vi.Signal.Width, vi.Signal.Height, vi.Signal.FPS, true
+	if len(vi.Formats) == 0 {
+		// Not probed (a --sysroot fixture, or ENUM_FMT failed): let the
+		// device and a decoder negotiate.
+		if vi.Signal.State == board.SignalLocked {
+			return "", vi.Signal.Width, vi.Signal.Height, signalFPS, true
+		}
+		return "", 0, 0, 0, true
 	}
 	return "", 0, 0, 0, false
 }
@@ -269,6 +290,8 @@ func zeroCopyOK(req Request, in input, fam encoderFamily) (bool, string) {
 		return false, "no capture device: the test source is in system memory"
 	case in.fourcc == "MJPG":
 		return false, "MJPEG input is decoded in software first"
+	case in.fourcc == "":
+		return false, "capture format unknown (not probed)"
 	case in.width > req.MaxWidth || in.height > req.MaxHeight || in.fps > req.MaxFPS:
 		return false, "input is scaled to the configured maximum"
 	}
@@ -281,11 +304,33 @@ func zeroCopyOK(req Request, in input, fam encoderFamily) (bool, string) {
 	return board.ZeroCopyPossible(in.vi, enc, in.width, in.height, in.fourcc)
 }
 
+// rateFraction writes a frame rate as GStreamer wants it: NTSC-style rates
+// (59.94, 29.97) are N*1000/1001, or the caps will not match the device.
+func rateFraction(fps float64) string {
+	if fps <= 0 {
+		return ""
+	}
+	if r := math.Round(fps); math.Abs(fps-r) < 0.005 {
+		return fmt.Sprintf("%d/1", int(r))
+	}
+	if r := math.Round(fps * 1.001); math.Abs(fps*1.001-r) < 0.01 {
+		return fmt.Sprintf("%d/1001", int(r)*1000)
+	}
+	return fmt.Sprintf("%d/1000", int(math.Round(fps*1000)))
+}
+
 func fpsCaps(fps int) string {
 	if fps <= 0 {
 		return ""
 	}
 	return fmt.Sprintf(",framerate=%d/1", fps)
+}
+
+func captureRate(in input) string {
+	if in.rate == "" {
+		return ""
+	}
+	return ",framerate=" + in.rate
 }
 
 func sizeCaps(w, h int) string {
@@ -326,15 +371,19 @@ func videoFront(req Request, in input, enc chosenEncoder) (Front, error) {
 		f.Chain = []Element{{Factory: "v4l2src", Props: []Prop{
 			{Name: "device", Value: f.Device, Literal: true}, {Name: "io-mode", Value: ioMode},
 		}}}
-		if in.fourcc == "MJPG" {
-			f.Chain = append(f.Chain, Caps("image/jpeg"+sizeCaps(in.width, in.height)+fpsCaps(in.fps)))
+		switch {
+		case in.fourcc == "":
+			bound := fmt.Sprintf(",width=[1,%d],height=[1,%d]", req.MaxWidth, req.MaxHeight)
+			f.Chain = append(f.Chain, Caps("video/x-raw"+bound+";image/jpeg"+bound), Element{Factory: "decodebin"})
+		case in.fourcc == "MJPG":
+			f.Chain = append(f.Chain, Caps("image/jpeg"+sizeCaps(in.width, in.height)+captureRate(in)))
 			dec := "jpegdec"
 			if req.has("v4l2jpegdec") && hasHardwareJPEG(req.Detection) {
 				dec = "v4l2jpegdec"
 			}
 			f.Chain = append(f.Chain, Element{Factory: dec})
-		} else {
-			f.Chain = append(f.Chain, Caps("video/x-raw,format="+rawCaps[in.fourcc]+sizeCaps(in.width, in.height)+fpsCaps(in.fps)))
+		default:
+			f.Chain = append(f.Chain, Caps("video/x-raw,format="+rawCaps[in.fourcc]+sizeCaps(in.width, in.height)+captureRate(in)))
 		}
 	}
 	s := settings(req, in.width, in.height, in.fps)
