@@ -1,6 +1,12 @@
 package pipelines
 
-import "time"
+import (
+	"errors"
+	"time"
+)
+
+// ErrUnknownOutput names an output that is not configured.
+var ErrUnknownOutput = errors.New("no such output")
 
 // OutputState is an output's state as PROTOCOL.md's state message names it.
 type OutputState string

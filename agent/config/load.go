@@ -75,6 +75,22 @@ func Parse(data []byte) (Config, error) {
 	return cfg, nil
 }
 
+// LoadBytes is Load for a document already in memory (config/desired):
+// defaults, the document, CAPBOX_* overrides, validation.
+func LoadBytes(data []byte, environ []string) (Config, error) {
+	cfg := Default()
+	if err := decodeStrict(data, &cfg); err != nil {
+		return Config{}, err
+	}
+	if err := ApplyEnv(&cfg, environ); err != nil {
+		return Config{}, err
+	}
+	if es := cfg.Validate(); len(es) > 0 {
+		return Config{}, es
+	}
+	return cfg, nil
+}
+
 // Load builds the running config: defaults, then the file at path (none
 // when path is empty or, for the default path, absent), then CAPBOX_*
 // environment overrides, then validation.

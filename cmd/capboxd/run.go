@@ -9,6 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
 	"time"
 
 	"capbox/agent"
@@ -37,8 +40,12 @@ func newLogger(w io.Writer, level string) (*slog.Logger, *slog.LevelVar) {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lv})), lv
 }
 
+// rebootFlag is the file a root path unit watches to reboot the box
+// (overlay/usr/lib/systemd/system/capbox-reboot.path).
+const rebootFlag = "/run/capbox/reboot"
+
 // deps wires the agent to the GStreamer runtime and to discovery.
-func deps(log *slog.Logger, lv *slog.LevelVar) agent.Deps {
+func deps(log *slog.Logger, lv *slog.LevelVar, cfgPath string, reload <-chan struct{}) agent.Deps {
 	return agent.Deps{
 		Logger:   log,
 		LogLevel: lv,
@@ -47,8 +54,24 @@ func deps(log *slog.Logger, lv *slog.LevelVar) agent.Deps {
 		NewRuntime: func(plan pipelines.Plan, l *slog.Logger) agent.Runtime {
 			return gst.New(plan, gst.Options{Logger: l})
 		},
-		Trial:   gst.Trial,
-		Version: version,
+		Trial: gst.Trial,
+		NewSignalWatcher: func(device, stable string, l *slog.Logger) agent.SignalWatcher {
+			return board.NewSignalWatcher(device, l, board.WithStablePath(stable))
+		},
+		NewHotplug: func(l *slog.Logger) agent.Hotplug { return board.NewHotplug(l) },
+		ApplyEDID: func(det board.Detection, setting string) ([]string, error) {
+			edid, err := board.EDIDFromConfig(setting, det.Board)
+			if err != nil {
+				return nil, err
+			}
+			return board.ApplyEDID(det, edid)
+		},
+		Reload:     reload,
+		ConfigPath: cfgPath,
+		Environ:    os.Environ(),
+		RebootFlag: rebootFlag,
+		Version:    version,
+		Versions:   map[string]string{"gstreamer": gst.Version(), "go": runtime.Version(), "commit": commit},
 	}
 }
 
@@ -66,7 +89,25 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log, lv := newLogger(stderr, cfg.Log.Level)
 	log.Info("capboxd starting", "version", version, "commit", commit, "gstreamer", gst.Version())
-	if err := agent.New(cfg, deps(log, lv)).Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	reload := make(chan struct{}, 1)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			select {
+			case reload <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	path := *cfgPath
+	if path == "" {
+		if _, err := os.Stat(defaultConfigPath); err == nil {
+			path = defaultConfigPath
+		}
+	}
+	if err := agent.New(cfg, deps(log, lv, path, reload)).Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("capboxd stopped", "err", err)
 		return 1
 	}

@@ -58,9 +58,6 @@ func (o *Options) defaults() {
 	}
 }
 
-// ErrUnknownOutput names an output that is not configured.
-var ErrUnknownOutput = errors.New("no such output")
-
 // Engine runs a plan: fronts, the hub and every sink, each restarted on
 // its own when it fails. All state is owned by the Run loop; the methods
 // post work to it.
@@ -390,6 +387,11 @@ func (e *Engine) videoFailed(err error) {
 // onSwitched runs when a front took over its track: the old front stops.
 func (e *Engine) onSwitched(trackName string, old, now *front) {
 	if trackName == "audio" {
+		if old != nil && old != now && !e.owns(old) {
+			e.cancelTimer(retireKey(old))
+			e.hub.detach(old)
+			old.stop()
+		}
 		if now == e.audio {
 			e.audioFailing = false
 			e.audioRetry.Reset()
@@ -533,6 +535,22 @@ func (e *Engine) audioFailed(f *front, err error) {
 		}
 	}
 	e.later("audio", e.audioRetry.Next(), e.startAudio)
+}
+
+// ReplaceAudio swaps the audio source (a config change); the old source
+// keeps sounding until the new one delivers.
+func (e *Engine) ReplaceAudio(ctx context.Context, f pipelines.Front) error {
+	return e.do(ctx, func() error {
+		e.plan.Audio = f
+		old := e.audio
+		e.audio = nil
+		e.cancelTimer("audio")
+		e.startAudio()
+		if old != nil {
+			e.later(retireKey(old), 5*time.Second, func() { e.hub.detach(old); old.stop() })
+		}
+		return nil
+	})
 }
 
 // silenceFront replaces the audio source with digital silence, same encode.
@@ -739,7 +757,7 @@ func (e *Engine) stopRun(r *outputRun) <-chan struct{} {
 func (e *Engine) output(name string) (*outputRun, error) {
 	r, ok := e.outputs[name]
 	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownOutput, name)
+		return nil, fmt.Errorf("%w: %q", pipelines.ErrUnknownOutput, name)
 	}
 	return r, nil
 }

@@ -37,6 +37,8 @@ type hub struct {
 	// lastKey is the newest video keyframe (with SPS/PPS) for snapshots.
 	lastKey     *C.GstBuffer
 	lastKeyCaps *C.GstCaps
+	// wantKey: an output waits for a keyframe newer than its start.
+	wantKey bool
 	// switched reports a completed switch: the old front to stop.
 	switched func(track string, old, now *front)
 	now      func() time.Time
@@ -166,7 +168,14 @@ func (h *hub) onSample(f *front) {
 			h.pushAudio(s, f, buf, abs)
 		}
 	}
+	askKey := h.wantKey && h.now().Sub(f.keyAsked) > 100*time.Millisecond
+	if askKey {
+		h.wantKey, f.keyAsked = false, h.now()
+	}
 	h.mu.Unlock()
+	if askKey {
+		f.requestKeyframe()
+	}
 	if switched != nil && h.switched != nil {
 		h.switched(f.track, old, switched)
 	}
@@ -200,6 +209,12 @@ func (h *hub) pushVideo(s *sinkPipe, f *front, buf *C.GstBuffer, abs time.Durati
 	if s.waitKey {
 		if delta {
 			s.dropped++
+			return
+		}
+		if abs < s.base {
+			// Captured before this output's pipeline started: its running
+			// time would be negative. Wait for the next keyframe (asked for).
+			h.wantKey = true
 			return
 		}
 		s.waitKey = false
