@@ -392,6 +392,9 @@ func (a *Agent) makePlan(rung pipelines.Rung) (pipelines.Plan, error) {
 	if cfg.Encode.ThermalGuard {
 		cfg.Encode.BitrateKbps, cfg.Encode.MaxFPS = a.thermal.Action.Apply(cfg.Encode.BitrateKbps, cfg.Encode.MaxFPS)
 	}
+	if !cfg.Encode.ZeroCopy && rung < pipelines.RungMMAP {
+		rung = pipelines.RungMMAP
+	}
 	req, err := planRequest(cfg, a.det, rung, a.deps.Elements)
 	if err != nil {
 		return pipelines.Plan{}, err

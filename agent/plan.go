@@ -15,6 +15,7 @@ func planRequest(cfg config.Config, det board.Detection, rung pipelines.Rung, el
 		VideoPin:         cfg.Capture.Video,
 		AudioPin:         cfg.Capture.Audio,
 		EncoderPin:       cfg.Encode.Encoder,
+		Codec:            cfg.Encode.Codec,
 		BitrateKbps:      cfg.Encode.BitrateKbps,
 		KeyframeInterval: cfg.Encode.KeyframeInterval.D(),
 		MaxWidth:         cfg.Encode.MaxWidth,
@@ -45,7 +46,11 @@ func planRequest(cfg config.Config, det board.Detection, rung pipelines.Rung, el
 // Plan is the plan the agent would run first (best rung, no trial), for
 // `capboxd pipeline`.
 func Plan(cfg config.Config, det board.Detection, elements board.ElementChecker) (pipelines.Plan, error) {
-	req, err := planRequest(cfg, det, 0, elements)
+	rung := pipelines.Rung(0)
+	if !cfg.Encode.ZeroCopy {
+		rung = pipelines.RungMMAP
+	}
+	req, err := planRequest(cfg, det, rung, elements)
 	if err != nil {
 		return pipelines.Plan{}, err
 	}

@@ -21,6 +21,10 @@ type Request struct {
 	VideoPin, AudioPin string
 	// EncoderPin is config's encode.encoder: auto or an element name.
 	EncoderPin string
+	// Codec is config's encode.codec: h264 (default), or fwht for the
+	// virtual capture box, where outputs are refused and the recording is
+	// the raw FWHT stream.
+	Codec string
 	// BitrateKbps, KeyframeInterval and the Max* bounds are config's encode section.
 	BitrateKbps                 int
 	KeyframeInterval            time.Duration
@@ -60,6 +64,13 @@ var (
 	ErrUnusableInput = errors.New("video input has no format capbox can encode")
 )
 
+func (r *Request) codec() string {
+	if r.Codec == "" {
+		return "h264"
+	}
+	return r.Codec
+}
+
 func (r *Request) has(element string) bool {
 	return r.Elements == nil || r.Elements.HasElement(element)
 }
@@ -93,6 +104,9 @@ func Build(req Request) (Plan, error) {
 	}
 	p.Audio = audio
 
+	if req.codec() != "h264" && len(req.Outputs) > 0 {
+		return p, fmt.Errorf("%w: outputs carry H.264 only, not %s", ErrOutputURL, req.codec())
+	}
 	for _, o := range req.Outputs {
 		sink, err := outputSink(o)
 		if err != nil {
@@ -101,7 +115,11 @@ func Build(req Request) (Plan, error) {
 		p.Outputs = append(p.Outputs, OutputPlan{Spec: o, Sink: sink})
 	}
 	if req.Record != nil {
-		p.Recorder = recorderPlan(*req.Record)
+		if req.codec() == "h264" {
+			p.Recorder = recorderPlan(*req.Record)
+		} else {
+			p.Recorder = rawRecorderPlan(*req.Record, req.codec())
+		}
 	}
 	p.Launch = Launch(p)
 	return p, nil
@@ -232,7 +250,18 @@ type chosenEncoder struct {
 func pickEncoder(req Request, in input) (chosenEncoder, error) {
 	candidates := []string{}
 	reason := ""
+	codec := req.codec()
 	switch {
+	case codec != "h264":
+		for _, e := range req.Detection.Encoders {
+			if e.Codec == codec && e.Available {
+				candidates = append(candidates, e.Element)
+			}
+		}
+		if req.EncoderPin != "" && req.EncoderPin != "auto" {
+			candidates = []string{req.EncoderPin}
+		}
+		reason = codec + " encoder (test configuration)"
 	case req.EncoderPin != "" && req.EncoderPin != "auto":
 		candidates = append(candidates, req.EncoderPin)
 		reason = "pinned by config"
@@ -247,10 +276,12 @@ func pickEncoder(req Request, in input) (chosenEncoder, error) {
 			}
 		}
 	}
-	candidates = append(candidates, softwareEncoders...)
+	if codec == "h264" {
+		candidates = append(candidates, softwareEncoders...)
+	}
 	for _, name := range candidates {
 		fam, ok := familyFor(name)
-		if !ok || !req.has(name) {
+		if !ok || !req.has(name) || fam.codec != codec {
 			continue
 		}
 		if req.Rung == RungSoftware && fam.hardware {
@@ -427,6 +458,9 @@ func encodeChain(enc chosenEncoder, s EncodeSettings, zeroCopy, scale bool) []El
 	chain = append(chain, Element{Factory: enc.info.Element, Name: "encoder", Props: props})
 	if enc.fam.after != nil {
 		chain = append(chain, Caps(enc.fam.after(s)))
+	}
+	if enc.fam.codec != "h264" {
+		return chain
 	}
 	chain = append(chain, Element{Factory: "h264parse", Props: []Prop{{Name: "config-interval", Value: "-1"}}},
 		Caps("video/x-h264,stream-format=byte-stream,alignment=au"))
@@ -652,6 +686,19 @@ func recorderPlan(r RecordSettings) *RecorderPlan {
 			VideoParse: []Element{{Factory: "h264parse"}},
 			AudioParse: []Element{{Factory: "aacparse"}},
 			VideoPad:   "video", AudioPad: "audio_%u",
+		},
+	}
+}
+
+// rawRecorderPlan writes an encoded stream that no container carries
+// (FWHT, in the virtual capture box) to one file as it comes; audio is
+// dropped.
+func rawRecorderPlan(r RecordSettings, codec string) *RecorderPlan {
+	return &RecorderPlan{
+		Dir: r.Dir, Format: codec, Segment: r.Segment, KeepFree: r.KeepFree,
+		Sink: Sink{
+			Name:  "recorder",
+			Chain: []Element{{Factory: "filesink", Name: "sink", Props: []Prop{{Name: "location", Value: filepath.Join(r.Dir, RecordingPrefix+codec+"."+codec), Literal: true}}}},
 		},
 	}
 }

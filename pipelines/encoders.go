@@ -21,7 +21,10 @@ type EncodeSettings struct {
 
 // encoderFamily is one row of the encoder table: how an element is set.
 type encoderFamily struct {
-	element  string
+	element string
+	// codec is what it makes: h264, or fwht (vicodec, the virtual capture
+	// box's stand-in for a hardware encoder).
+	codec    string
 	family   board.EncoderFamily
 	hardware bool
 	// zeroCopy: the element can import dmabuf capture buffers
@@ -169,6 +172,12 @@ var encoderTable = []encoderFamily{
 		},
 	},
 	{
+		// vicodec's FWHT encoder: a stateful V4L2 M2M codec driven exactly
+		// like a Pi's bcm2835-codec, for the virtual capture box only.
+		element: "v4l2fwhtenc", codec: "fwht", family: board.FamilyV4L2M2M, hardware: true, zeroCopy: true,
+		props: func(EncodeSettings) []Prop { return nil },
+	},
+	{
 		element: "x264enc", family: board.FamilySoftware,
 		before: i420,
 		props: func(s EncodeSettings) []Prop {
@@ -199,12 +208,15 @@ var encoderTable = []encoderFamily{
 func familyFor(element string) (encoderFamily, bool) {
 	for _, f := range encoderTable {
 		if f.element == element {
+			if f.codec == "" {
+				f.codec = "h264"
+			}
 			return f, true
 		}
 	}
 	if strings.HasPrefix(element, "v4l2") && strings.HasSuffix(element, "h264enc") {
 		f := encoderTable[0]
-		f.element = element
+		f.element, f.codec = element, "h264"
 		return f, true
 	}
 	return encoderFamily{}, false

@@ -56,8 +56,12 @@ func LaunchWith(p Plan, opt LaunchOptions) (string, error) {
 		first := s.Chain[0]
 		first.Name = name
 		parts = append(parts, chain(append([]Element{first}, s.Chain[1:]...)))
-		parts = append(parts, "vt. ! "+branchQueue+" ! "+chain(s.VideoParse)+" ! "+padRef(name, s.VideoPad))
-		parts = append(parts, "at. ! "+branchQueue+" ! "+chain(s.AudioParse)+" ! "+padRef(name, s.AudioPad))
+		parts = append(parts, "vt. ! "+branchQueue+" ! "+link(chain(s.VideoParse), padRef(name, s.VideoPad)))
+		if s.AudioPad == "" {
+			parts = append(parts, "at. ! "+branchQueue+" ! fakesink sync=false")
+		} else {
+			parts = append(parts, "at. ! "+branchQueue+" ! "+link(chain(s.AudioParse), padRef(name, s.AudioPad)))
+		}
 	}
 	return strings.Join(parts, "  "), err
 }
@@ -66,6 +70,14 @@ func LaunchWith(p Plan, opt LaunchOptions) (string, error) {
 // %) asks gst-launch for a new pad of that template.
 func padRef(name, pad string) string {
 	return name + "." + pad
+}
+
+// link joins a (possibly empty) chain to its destination.
+func link(chain, to string) string {
+	if chain == "" {
+		return to
+	}
+	return chain + " ! " + to
 }
 
 func elementTokens(e Element, opt LaunchOptions) (string, error) {

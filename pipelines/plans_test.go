@@ -142,3 +142,32 @@ func containsFactory(chain []pipelines.Element, f string) bool {
 	}
 	return false
 }
+
+// The virtual capture box's test configuration: vicodec's FWHT encoder
+// stands in for a hardware encoder, on the zero-copy rung, recorded raw.
+func TestFWHTPlanOnTheVirtualBox(t *testing.T) {
+	det, _ := board.Detect(context.Background(), board.Options{Root: "../board/testdata/vm-vivid-vicodec"})
+	req := defaultRequest(t, det)
+	req.Codec = "fwht"
+	if _, err := pipelines.Build(req); err == nil {
+		t.Error("fwht with outputs must be refused")
+	}
+	req.Outputs = nil
+	p, err := pipelines.Build(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := p.Video.Chain[len(p.Video.Chain)-1]
+	io, _ := p.Video.Chain[0].Prop("io-mode")
+	oio, _ := enc.Prop("output-io-mode")
+	if enc.Factory != "v4l2fwhtenc" || p.Encoder.Rung != pipelines.RungDMABuf || io != "dmabuf" || oio != "dmabuf-import" {
+		t.Errorf("fwht plan: %s rung %s io %s/%s\n%s", enc.Factory, p.Encoder.Rung, io, oio, p.Launch)
+	}
+	if p.Recorder == nil || p.Recorder.Sink.Chain[0].Factory != "filesink" || !strings.Contains(p.Launch, "fakesink") {
+		t.Errorf("fwht recorder: %+v\n%s", p.Recorder, p.Launch)
+	}
+	req.Rung = pipelines.RungMMAP
+	if p, err = pipelines.Build(req); err != nil || p.Encoder.Rung != pipelines.RungMMAP {
+		t.Errorf("mmap rung: %v %v", p.Encoder.Rung, err)
+	}
+}

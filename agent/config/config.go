@@ -46,6 +46,8 @@ type Capture struct {
 
 // Encode is the one encode every output shares.
 type Encode struct {
+	// Codec is h264. fwht is for the virtual capture box only (vicodec
+	// standing in for a hardware encoder; raw recording, no outputs).
 	Codec            string   `yaml:"codec" json:"codec"`
 	Encoder          string   `yaml:"encoder" json:"encoder"` // auto or a GStreamer element name
 	BitrateKbps      int      `yaml:"bitrate_kbps" json:"bitrate_kbps"`
@@ -56,6 +58,10 @@ type Encode struct {
 	// ThermalGuard lowers bitrate and frame rate while the SoC is near its
 	// throttle point, instead of only reporting it.
 	ThermalGuard bool `yaml:"thermal_guard" json:"thermal_guard"`
+	// ZeroCopy lets a hardware encoder import the capture buffers
+	// (dmabuf). false keeps the copying rung: for a driver whose dmabuf
+	// path misbehaves (HARDWARE.md lists some), or to compare the two.
+	ZeroCopy bool `yaml:"zero_copy" json:"zero_copy"`
 }
 
 // Output is one destination. Secrets go in Key/KeyFile (RTMP stream keys)
@@ -129,7 +135,7 @@ func Default() Config {
 		Encode: Encode{
 			Codec: "h264", Encoder: "auto", BitrateKbps: 4000,
 			KeyframeInterval: Duration(2 * time.Second),
-			MaxWidth:         1920, MaxHeight: 1080, MaxFPS: 60,
+			MaxWidth:         1920, MaxHeight: 1080, MaxFPS: 60, ZeroCopy: true,
 		},
 		Outputs: []Output{{Name: "live", URL: fmt.Sprintf("srt://:%d?mode=listener", DefaultSRTPort)}},
 		Record: Record{

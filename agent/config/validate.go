@@ -50,8 +50,16 @@ func (c *Config) Validate() Errors {
 	}
 
 	e := c.Encode
-	if e.Codec != "h264" {
-		add("encode.codec", "only h264 is supported, got %q", e.Codec)
+	switch e.Codec {
+	case "h264":
+	case "fwht":
+		// Test only: the kernel's vicodec stands in for a hardware encoder
+		// in the virtual capture box; no container carries FWHT.
+		if len(c.Outputs) > 0 {
+			add("encode.codec", "fwht (test only) records raw FWHT and takes no outputs")
+		}
+	default:
+		add("encode.codec", "want h264 (or fwht, test only), got %q", e.Codec)
 	}
 	if e.Encoder != "auto" && !elementName.MatchString(e.Encoder) {
 		add("encode.encoder", "want auto or a GStreamer element name, got %q", e.Encoder)

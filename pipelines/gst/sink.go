@@ -78,6 +78,8 @@ func newSink(plan pipelines.Sink, limit uint64, recDir, recExt string) (*sinkPip
 		if err := os.MkdirAll(recDir, 0o750); err != nil {
 			return fail(fmt.Errorf("recording folder: %w", err))
 		}
+	}
+	if recDir != "" && plan.Chain[len(plan.Chain)-1].Factory == "splitmuxsink" {
 		d, e := C.CString(recDir), C.CString(recExt)
 		C.capbox_name_segments(celem(s.final), d, e)
 		C.free(unsafe.Pointer(d))
@@ -88,6 +90,22 @@ func newSink(plan pipelines.Sink, limit uint64, recDir, recExt string) (*sinkPip
 		pad   string
 		src   **C.GstElement
 	}{{plan.VideoParse, plan.VideoPad, &s.vsrc}, {plan.AudioParse, plan.AudioPad, &s.asrc}} {
+		target, pad := mux, leg.pad
+		if leg.pad == "" && leg.src == &s.asrc {
+			// A sink without an audio input: the audio is dropped here.
+			drop, err := gst.NewElement("fakesink")
+			if err != nil {
+				return fail(fmt.Errorf("%w: fakesink", ErrMissingElement))
+			}
+			drop.SetArg("sync", "false")
+			if err := pp.p.Add(drop); err != nil {
+				return fail(err)
+			}
+			target = drop
+		}
+		if pad == "" {
+			pad = "sink"
+		}
 		src, err := gst.NewElement("appsrc")
 		if err != nil {
 			return fail(fmt.Errorf("%w: appsrc", ErrMissingElement))
@@ -112,8 +130,8 @@ func newSink(plan pipelines.Sink, limit uint64, recDir, recExt string) (*sinkPip
 			}
 			last = parse[len(parse)-1]
 		}
-		if !linkPads(last, "src", mux, leg.pad) {
-			return fail(fmt.Errorf("%w: to %s pad %s", ErrLink, plan.Chain[0].Factory, leg.pad))
+		if !linkPads(last, "src", target, pad) {
+			return fail(fmt.Errorf("%w: to %s pad %s", ErrLink, plan.Chain[0].Factory, pad))
 		}
 		*leg.src = celem(src)
 	}
@@ -194,8 +212,9 @@ func linkPads(src *gst.Element, srcPad string, sink *gst.Element, sinkPad string
 
 // segmentExt is the recorder's file extension for a format.
 func segmentExt(format string) string {
-	if format == "mp4" {
-		return "mp4"
+	switch format {
+	case "mp4", "fwht":
+		return format
 	}
 	return "ts"
 }
