@@ -253,10 +253,10 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	a.detectNow(ctx)
 	a.startPipeline()
+	a.publish()
 	a.startMetrics()
 	a.startFleet()
 	_ = a.notify.Ready()
-	a.publish()
 
 	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
