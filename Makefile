@@ -53,6 +53,9 @@ sysroots-arm64: deps
 sysroots-armhf: deps
 	@scripts/sysroot.sh armhf
 
+soak: build ## 10-minute soak of repeated output failures; reports RSS (not in make test)
+	CAPBOX_SOAK=10m $(GO) test -count=1 -timeout 20m -run TestSoakRepeatedOutputFailures -v ./pipelines/gst/
+
 lint: deps ## gofmt, go vet, staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
@@ -66,4 +69,4 @@ distclean: clean ## also remove .cache (sysroots, downloads)
 
 include $(wildcard mk/*.mk)
 
-.PHONY: help deps sysroots build run purego test test-cross cross-arm64 cross-armv7 test-cross-armv7 sysroots-arm64 sysroots-armhf lint clean distclean
+.PHONY: help deps sysroots build run purego test soak test-cross cross-arm64 cross-armv7 test-cross-armv7 sysroots-arm64 sysroots-armhf lint clean distclean

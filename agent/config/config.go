@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -243,14 +242,4 @@ func isLoopbackHost(host string) bool {
 func BrokerIsLoopback(broker string) bool {
 	u, err := url.Parse(broker)
 	return err == nil && isLoopbackHost(u.Hostname())
-}
-
-// readSecretFile reads a secret from a file, trimming one trailing newline.
-// The error never contains the secret, only the path.
-func readSecretFile(path string) (string, error) {
-	b, err := os.ReadFile(filepath.Clean(path))
-	if err != nil {
-		return "", fmt.Errorf("secret file: %w", err)
-	}
-	return strings.TrimRight(string(b), "\r\n"), nil
 }
