@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"capbox/internal/redact"
 )
 
 // Proto is an output protocol.
@@ -28,7 +30,7 @@ const (
 type Secret string
 
 // Redacted is what every secret looks like outside the box.
-const Redacted = "***"
+const Redacted = redact.Redacted
 
 func (s Secret) String() string { return Redacted }
 
@@ -260,34 +262,9 @@ func parseRTSP(o *OutputSpec, u *url.URL) error {
 	return nil
 }
 
-// RedactURL returns rawURL with every secret it may hold replaced by ***:
-// user passwords, SRT passphrases, and the RTMP stream name. A URL that
-// does not parse is replaced whole.
-func RedactURL(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return Redacted
-	}
-	if u.User != nil {
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), Redacted)
-		}
-	}
-	if q := u.Query(); q.Has("passphrase") {
-		q.Set("passphrase", Redacted)
-		u.RawQuery = q.Encode()
-	}
-	scheme := strings.ToLower(u.Scheme)
-	if scheme == "rtmp" || scheme == "rtmps" {
-		path := strings.Trim(u.Path, "/")
-		if app, _, ok := strings.Cut(path, "/"); ok {
-			u.Path = "/" + app + "/" + Redacted
-		}
-	}
-	s := u.String()
-	// url.String escapes the asterisks in some positions; keep them readable.
-	return strings.NewReplacer("%2A%2A%2A", Redacted, "%2a%2a%2a", Redacted).Replace(s)
-}
+// RedactURL returns rawURL with every secret it may hold replaced by ***
+// (internal/redact holds the rule).
+func RedactURL(rawURL string) string { return redact.URL(rawURL) }
 
 // redactParseError keeps a URL parse error from echoing the URL (which may
 // hold a secret).

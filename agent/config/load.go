@@ -95,26 +95,19 @@ func LoadBytes(data []byte, environ []string) (Config, error) {
 // when path is empty or, for the default path, absent), then CAPBOX_*
 // environment overrides, then validation.
 func Load(path string, mustExist bool, environ []string) (Config, error) {
-	cfg := Default()
+	var data []byte
 	if path != "" {
-		data, err := readLimited(path)
+		var err error
+		data, err = readLimited(path)
 		switch {
 		case err == nil:
-			if err := decodeStrict(data, &cfg); err != nil {
-				return Config{}, fmt.Errorf("%s: %w", path, err)
-			}
 		case errors.Is(err, os.ErrNotExist) && !mustExist:
+			data = nil
 		default:
 			return Config{}, err
 		}
 	}
-	if err := ApplyEnv(&cfg, environ); err != nil {
-		return Config{}, err
-	}
-	if es := cfg.Validate(); len(es) > 0 {
-		return Config{}, es
-	}
-	return cfg, nil
+	return LoadBytes(data, environ)
 }
 
 func readLimited(path string) ([]byte, error) {

@@ -4,41 +4,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
-	"strings"
 
 	"github.com/goccy/go-yaml"
+
+	"capbox/internal/redact"
 )
 
 // Redacted is what a secret looks like outside the box.
-const Redacted = "***"
+const Redacted = redact.Redacted
 
-// RedactOutputURL replaces the secrets an output URL may hold by ***: a
-// user password, an SRT passphrase, the RTMP stream name. It must agree
-// with pipelines.RedactURL (a test in agent/fleet holds them together);
-// it lives here too because pipelines is not built for capboxctl's
-// platforms. A URL that does not parse is replaced whole.
-func RedactOutputURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return Redacted
-	}
-	if u.User != nil {
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), Redacted)
-		}
-	}
-	if q := u.Query(); q.Has("passphrase") {
-		q.Set("passphrase", Redacted)
-		u.RawQuery = q.Encode()
-	}
-	if s := strings.ToLower(u.Scheme); s == "rtmp" || s == "rtmps" {
-		if app, _, ok := strings.Cut(strings.Trim(u.Path, "/"), "/"); ok {
-			u.Path = "/" + app + "/" + Redacted
-		}
-	}
-	return strings.NewReplacer("%2A%2A%2A", Redacted, "%2a%2a%2a", Redacted).Replace(u.String())
-}
+// RedactOutputURL replaces the secrets an output URL may hold by ***; the
+// rule is internal/redact's, shared with the box.
+func RedactOutputURL(raw string) string { return redact.URL(raw) }
 
 // RedactDoc returns a config document with its secrets replaced by ***:
 // output URLs, stream keys, the fleet password. Paths to secret files stay.
