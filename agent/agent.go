@@ -647,12 +647,16 @@ func (a *Agent) onSignal(ev board.SignalEvent) {
 	case wasUsable && !nowUsable:
 		a.log.Warn("signal lost", "state", a.signal.State, "gone", ev.Gone)
 		a.emit(wire.Event{Type: wire.EvtSignalLost, Part: wire.PartCapture, Msg: string(a.signal.State), Data: map[string]any{"gone": ev.Gone}})
+		// The state goes out before the pipeline is asked to switch:
+		// building the slate's encoder can take seconds on a busy box.
+		a.publish()
 		if rt := a.rt; rt != nil {
 			a.rtCall(func(ctx context.Context) error { return rt.SetSlate(ctx, true) })
 		}
 	case !wasUsable && nowUsable:
 		a.log.Info("signal locked", "format", formatName(a.signal))
 		a.emit(wire.Event{Type: wire.EvtSignalLocked, Part: wire.PartCapture, Msg: formatName(a.signal)})
+		a.publish()
 		a.replanVideo("signal locked")
 		if rt := a.rt; rt != nil {
 			a.rtCall(func(ctx context.Context) error { return rt.SetSlate(ctx, false) })
@@ -698,6 +702,7 @@ func (a *Agent) detected(det board.Detection, err error) {
 			a.inputGone = true
 			a.log.Warn("capture input unplugged", "device", oldDev)
 			a.emit(wire.Event{Type: wire.EvtSignalLost, Part: wire.PartCapture, Msg: "unplugged", Data: map[string]any{"gone": true}})
+			a.publish()
 			if rt := a.rt; rt != nil {
 				a.rtCall(func(ctx context.Context) error { return rt.SetSlate(ctx, true) })
 			}

@@ -32,6 +32,9 @@ type fakeRuntime struct {
 	stats  pipelines.Stats
 	events chan pipelines.Event
 	crash  chan error
+	// gate, when set, holds SetSlate until it is closed (a slate front
+	// that takes seconds to build, as under emulation).
+	gate chan struct{}
 }
 
 func (f *fakeRuntime) record(c string) {
@@ -62,8 +65,16 @@ func (f *fakeRuntime) Stats() pipelines.Stats {
 	return f.stats
 }
 func (f *fakeRuntime) setStats(s pipelines.Stats) { f.mu.Lock(); f.stats = s; f.mu.Unlock() }
-func (f *fakeRuntime) SetSlate(_ context.Context, on bool) error {
+func (f *fakeRuntime) SetSlate(ctx context.Context, on bool) error {
 	f.record(fmt.Sprintf("slate %v", on))
+	if f.gate != nil {
+		select {
+		case <-f.gate:
+		case <-ctx.Done():
+			f.record("slate timed out")
+			return ctx.Err()
+		}
+	}
 	return nil
 }
 func (f *fakeRuntime) ReplaceVideo(_ context.Context, v pipelines.Front, e pipelines.EncoderInfo, _ *pipelines.Front) error {
@@ -115,6 +126,7 @@ type rig struct {
 	runtimes []*fakeRuntime
 	signal   chan board.SignalEvent
 	det      board.Detection
+	gate     chan struct{} // given to every runtime (fakeRuntime.gate)
 }
 
 // hdmiDetection is a Pi 4 with a TC358743 locked at 1080p30 and the
@@ -147,6 +159,7 @@ func newRig(t *testing.T, cfg config.Config, det board.Detection, elements board
 		NewRuntime: func(p pipelines.Plan, _ *slog.Logger) Runtime {
 			f := &fakeRuntime{plan: p, events: make(chan pipelines.Event, 16), crash: make(chan error, 1)}
 			r.mu.Lock()
+			f.gate = r.gate
 			r.runtimes = append(r.runtimes, f)
 			r.mu.Unlock()
 			return f
@@ -240,6 +253,51 @@ func TestSignalLossAndReturn(t *testing.T) {
 		}
 		if st := r.state(); st.Capture.Format != "720p30" || st.Mode == wire.ModeNoSignal {
 			t.Errorf("after signal back: %+v", st)
+		}
+	})
+}
+
+// The state follows the signal at once, not when the pipeline has finished
+// switching: starting the slate takes seconds under load (a new encoder),
+// and the fleet must hear of the loss (and the return) within the
+// watcher's report.
+func TestStateDoesNotWaitForTheSlate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, hdmiConfig(), hdmiDetection(), nil)
+		defer r.stop()
+		synctest.Wait()
+		rt := r.rt()
+		rt.setStats(pipelines.Stats{Video: pipelines.FrontStats{Frames: 10, Running: true, LastFrame: time.Now()}})
+		time.Sleep(tickEvery)
+		synctest.Wait()
+
+		gate := make(chan struct{})
+		rt.mu.Lock()
+		rt.gate = gate
+		rt.mu.Unlock()
+		r.signal <- board.SignalEvent{Device: "/dev/video0", Signal: board.Signal{State: board.SignalNone}}
+		synctest.Wait()
+		if got := rt.Calls(); got[len(got)-1] != "slate true" {
+			t.Fatalf("the slate is not being switched on: %v", got)
+		}
+		if st := r.state(); st.Mode != wire.ModeNoSignal {
+			t.Errorf("while the slate starts, the state says %q, want %q", st.Mode, wire.ModeNoSignal)
+		}
+		gate <- struct{}{}
+		synctest.Wait()
+
+		r.signal <- board.SignalEvent{Device: "/dev/video0", Signal: board.Signal{State: board.SignalLocked, Width: 1920, Height: 1080, FPS: 30, FPSExact: 30}}
+		synctest.Wait()
+		if got := rt.Calls(); got[len(got)-1] != "slate false" {
+			t.Fatalf("the live picture is not being switched back: %v", got)
+		}
+		if st := r.state(); st.Mode == wire.ModeNoSignal {
+			t.Errorf("while the live picture starts, the state still says %q", st.Mode)
+		}
+		close(gate)
+		synctest.Wait()
+		if got := rt.Calls(); slices.Contains(got, "slate timed out") {
+			t.Errorf("a slate switch timed out: %v", got)
 		}
 	})
 }
