@@ -208,6 +208,7 @@ func (pp *pipe) stop() {
 		}
 		close(pp.done)
 		pp.wg.Wait()
+		reclaimSoon()
 	})
 }
 

@@ -50,7 +50,9 @@ func TestSoakRepeatedOutputFailures(t *testing.T) {
 	req.Record = &pipelines.RecordSettings{Dir: filepath.Join(dir, "rec"), Format: "ts", Segment: time.Minute, KeepFree: 0}
 	e, stop := runEngine(t, mustPlan(t, req))
 	defer stop()
-	warm := time.Minute
+	// Allocators and the Go heap reach their working size in the first
+	// minutes; "flat" is judged over the rest.
+	warm := d / 3
 	time.Sleep(warm)
 	base := rssKiB(t)
 	var peak int
@@ -71,7 +73,7 @@ func TestSoakRepeatedOutputFailures(t *testing.T) {
 	end := rssKiB(t)
 	st := e.Stats()
 	t.Logf("soak %s: RSS after warm-up %d KiB, at end %d KiB, peak %d KiB; growth %d KiB", d, base, end, peak, end-base)
-	if growth := end - base; growth > 8*1024 {
+	if growth := end - base; growth > 4*1024 {
 		t.Errorf("RSS grew %d KiB over the soak", growth)
 	}
 	for _, o := range st.Outputs {
