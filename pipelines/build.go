@@ -93,9 +93,10 @@ func Build(req Request) (Plan, error) {
 		return p, err
 	}
 	p.Video = video
-	p.Encoder.KeyframeFrames = settings(req, video.Width, video.Height, video.FPS).KeyframeFrames
+	ew, eh, efps := encodeSize(req, video.Width, video.Height, video.FPS)
+	p.Encoder.KeyframeFrames = settings(req, ew, eh, efps).KeyframeFrames
 	if !req.SlateOff {
-		s := slateFront(req, enc, video.Width, video.Height, video.FPS)
+		s := slateFront(req, enc, ew, eh, efps)
 		p.Slate = &s
 	}
 	audio, err := audioFront(req, in)
@@ -417,13 +418,28 @@ func videoFront(req Request, in input, enc chosenEncoder) (Front, error) {
 			f.Chain = append(f.Chain, Caps("video/x-raw,format="+rawCaps[in.fourcc]+sizeCaps(in.width, in.height)+captureRate(in)))
 		}
 	}
-	s := settings(req, in.width, in.height, in.fps)
+	ew, eh, efps := encodeSize(req, in.width, in.height, in.fps)
+	s := settings(req, ew, eh, efps)
 	f.Chain = append(f.Chain, encodeChain(enc, s, in.kind == SourceV4L2 && enc.info.Rung == RungDMABuf, needsScale(req, in))...)
 	return f, nil
 }
 
 func hasHardwareJPEG(d board.Detection) bool {
 	return strings.HasPrefix(d.Board.ID, "rpi")
+}
+
+// encodeSize is what the encoder gets from an input of w x h at fps: the
+// config's maximum size (aspect ratio kept, even dimensions for 4:2:0) and
+// rate. The front's own Width/Height/FPS stay the capture's.
+func encodeSize(req Request, w, h, fps int) (int, int, int) {
+	if req.MaxFPS > 0 && fps > req.MaxFPS {
+		fps = req.MaxFPS
+	}
+	if w <= 0 || h <= 0 || req.MaxWidth <= 0 || req.MaxHeight <= 0 || (w <= req.MaxWidth && h <= req.MaxHeight) {
+		return w, h, fps
+	}
+	r := min(float64(req.MaxWidth)/float64(w), float64(req.MaxHeight)/float64(h))
+	return max(int(float64(w)*r)&^1, 2), max(int(float64(h)*r)&^1, 2), fps
 }
 
 func needsScale(req Request, in input) bool {

@@ -112,9 +112,12 @@ type EncoderInfo struct {
 	BitrateKbps int    `json:"bitrate_kbps"`
 	// KeyframeFrames is the keyframe interval in frames.
 	KeyframeFrames int `json:"keyframe_frames"`
-	// Unverified lists settings this family may ignore silently; the
-	// runtime reads them back and reports what differs.
+	// Unverified lists settings this family may ignore silently and that
+	// cannot be read back (V4L2 controls live in the driver's context).
 	Unverified []string `json:"unverified,omitempty"`
+	// Adjusted lists numeric settings the running encoder holds at another
+	// value than asked (clamped or ignored), read back after start.
+	Adjusted []string `json:"adjusted,omitempty"`
 }
 
 // Sink is one output or the recorder: what sits behind the tee.

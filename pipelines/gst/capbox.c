@@ -235,3 +235,20 @@ gboolean capbox_link_pads(GstElement *src, const char *srcpad, GstElement *sink,
 }
 
 GstClockTime capbox_buf_pts(GstBuffer *b) { return GST_BUFFER_PTS_IS_VALID(b) ? GST_BUFFER_PTS(b) : 0; }
+
+// capbox_prop_string reads a property back in its serialized form (NULL
+// for types that do not serialize); the caller frees it with g_free.
+char *capbox_prop_string(GstElement *e, const char *name) {
+	GParamSpec *ps = g_object_class_find_property(G_OBJECT_GET_CLASS(e), name);
+	if (ps == NULL) return NULL;
+	GValue v = G_VALUE_INIT;
+	g_value_init(&v, ps->value_type);
+	g_object_get_property(G_OBJECT(e), name, &v);
+	char *s = NULL;
+	if (G_VALUE_HOLDS_INT(&v) || G_VALUE_HOLDS_UINT(&v) || G_VALUE_HOLDS_INT64(&v) || G_VALUE_HOLDS_UINT64(&v) ||
+	    G_VALUE_HOLDS_BOOLEAN(&v) || G_VALUE_HOLDS_DOUBLE(&v) || G_VALUE_HOLDS_FLOAT(&v)) {
+		s = gst_value_serialize(&v);
+	}
+	g_value_unset(&v);
+	return s;
+}

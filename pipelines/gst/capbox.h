@@ -41,6 +41,7 @@ void capbox_name_segments(GstElement *splitmux, const char *dir, const char *ext
 gboolean capbox_level(GstMessage *m, double *peak, double *rms);
 gboolean capbox_srt_stats_get(GstElement *sink, capbox_srt_stats *out);
 GstClockTime capbox_buf_pts(GstBuffer *b);
+char *capbox_prop_string(GstElement *e, const char *name);
 gboolean capbox_link_pads(GstElement *src, const char *srcpad, GstElement *sink, const char *sinkpad);
 
 #endif

@@ -1,9 +1,16 @@
 package gst
 
+/*
+#include "capbox.h"
+#include <stdlib.h>
+*/
+import "C"
+
 import (
 	"errors"
 	"fmt"
 	"strings"
+	"unsafe"
 
 	"github.com/go-gst/go-gst/gst"
 
@@ -22,7 +29,13 @@ var (
 // gst_util_set_object_arg (typed by the property), literal strings and
 // secrets are set as plain strings.
 func makeElement(e pipelines.Element) (*gst.Element, []string, error) {
-	el, err := gst.NewElement(e.Factory)
+	var el *gst.Element
+	var err error
+	if e.Name != "" {
+		el, err = gst.NewElementWithName(e.Factory, e.Name)
+	} else {
+		el, err = gst.NewElement(e.Factory)
+	}
 	if err != nil || el == nil {
 		return nil, nil, fmt.Errorf("%w: %s", ErrMissingElement, e.Factory)
 	}
@@ -86,4 +99,16 @@ func (r redactor) clean(s string) string {
 		}
 	}
 	return s
+}
+
+// propString reads a numeric or boolean property back, serialized.
+func propString(el *gst.Element, name string) (string, bool) {
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	cs := C.capbox_prop_string(celem(el), cname)
+	if cs == nil {
+		return "", false
+	}
+	defer C.g_free(C.gpointer(cs))
+	return C.GoString(cs), true
 }

@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -325,6 +327,50 @@ func (e *Engine) frontStarted(f *front, err error) {
 		return
 	}
 	go e.watchFront(f)
+	if f == e.live {
+		if adj := readBackEncoder(f); len(adj) > 0 {
+			e.log.Warn("encoder runs with other settings than asked", "adjusted", strings.Join(adj, "; "))
+			e.statsMu.Lock()
+			e.stats.Encoder.Adjusted = adj
+			e.statsMu.Unlock()
+		}
+	}
+}
+
+// readBackEncoder compares the encoder's numeric properties with what the
+// plan set: some encoders clamp or ignore values without an error.
+func readBackEncoder(f *front) []string {
+	el := f.pipe.element("encoder")
+	if el == nil {
+		return nil
+	}
+	var adjusted []string
+	for _, pe := range f.plan.Chain {
+		if pe.Name != "encoder" {
+			continue
+		}
+		for _, p := range pe.Props {
+			if p.Secret != nil || p.Literal {
+				continue
+			}
+			got, ok := propString(el, p.Name)
+			if !ok || sameValue(got, p.Value) {
+				continue
+			}
+			adjusted = append(adjusted, fmt.Sprintf("%s: asked %s, runs %s", p.Name, p.Value, got))
+		}
+	}
+	return adjusted
+}
+
+// sameValue compares serialized numbers and booleans.
+func sameValue(a, b string) bool {
+	if a == b {
+		return true
+	}
+	fa, ea := strconv.ParseFloat(a, 64)
+	fb, eb := strconv.ParseFloat(b, 64)
+	return ea == nil && eb == nil && math.Abs(fa-fb) < 1e-6
 }
 
 // watchFront forwards a front's bus to the loop until it stops.

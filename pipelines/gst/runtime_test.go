@@ -7,6 +7,7 @@ import (
 	"image/jpeg"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,4 +155,25 @@ func TestStatsReportLevelsAndSRT(t *testing.T) {
 	if st.Video.Frames < 60 || st.Audio.Frames == 0 {
 		t.Errorf("front counters %+v %+v", st.Video, st.Audio)
 	}
+}
+
+// A setting the encoder does not take (out of its range: GObject warns and
+// keeps the old value) is read back and reported, not assumed.
+func TestEncoderSettingsReadBack(t *testing.T) {
+	plan := mustPlan(t, testRequest())
+	for i, e := range plan.Video.Chain {
+		if e.Name == "encoder" {
+			for j, p := range e.Props {
+				if p.Name == "bitrate" {
+					plan.Video.Chain[i].Props[j].Value = "3000000" // x264enc takes at most 2048000 kbit/s
+				}
+			}
+		}
+	}
+	e, stop := runEngine(t, plan)
+	defer stop()
+	waitFor(t, 5*time.Second, "the adjusted bitrate reported", func() bool {
+		adj := e.Stats().Encoder.Adjusted
+		return len(adj) == 1 && strings.HasPrefix(adj[0], "bitrate: asked 3000000, runs ")
+	})
 }
