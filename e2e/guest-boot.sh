@@ -21,7 +21,10 @@ mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 for d in /dev/shm /run /tmp /var/tmp /var/log /var/lib/mosquitto /var/cache; do
+	# fontconfig's cache (for the slate's text) stays: without it every capboxd scans the fonts.
+	[ "$d" = /var/cache ] && [ -d /var/cache/fontconfig ] && cp -a /var/cache/fontconfig /tmp/.fontconfig
 	mount -t tmpfs -o mode=1777 tmpfs "$d" 2>/dev/null || echo "capbox-e2e: cannot mount tmpfs on $d"
+	[ "$d" = /var/cache ] && [ -d /tmp/.fontconfig ] && mv /tmp/.fontconfig /var/cache/fontconfig
 done
 
 repo= arch= run= verbose= script=

@@ -103,7 +103,18 @@ fi
 
 # 3. vicodec, vimc, vim2m and v4l2-mem2mem out of tree (Debian's kernel does not ship them).
 modsrc="$dir/modsrc"
-if ! stamp_ok modules "$want"; then
+# vicodec stands in for a hardware encoder, but its 6.1 encoder leaves the CAPTURE buffers
+# without V4L2_BUF_FLAG_KEYFRAME/PFRAME (only its decoder sets them, vicodec-core.c
+# device_process), so GStreamer marks every FWHT frame a delta unit and nothing downstream
+# can find a key frame. bcm2835-codec and other stateful encoders flag them; so does this
+# patch, from the FWHT header's I-frame flag the encoder just wrote.
+vicodec_patch='		/* capbox e2e: flag key frames as hardware encoders do */
+		if (ntohl(((struct fwht_cframe_hdr *)p_dst)->flags) & V4L2_FWHT_FL_I_FRAME)
+			dst_vb->flags |= V4L2_BUF_FLAG_KEYFRAME;
+		else
+			dst_vb->flags |= V4L2_BUF_FLAG_PFRAME;'
+modwant="$want $(printf %s "$vicodec_patch" | sha256sum | cut -c1-16)"
+if ! stamp_ok modules "$modwant"; then
 	say "building vicodec vimc vim2m v4l2-mem2mem"
 	rm -rf "$modsrc"
 	mkdir -p "$modsrc"
@@ -113,6 +124,13 @@ if ! stamp_ok modules "$want"; then
 		"$t/test-drivers/vimc" "$t/test-drivers/vim2m.c"
 	find "$modsrc/linux-source-$series" -name '*.[ch]' -exec mv -t "$modsrc/" {} +
 	rm -rf "$modsrc/linux-source-$series"
+	# After the encoder's payload is set (the one line of the is_enc branch).
+	awk -v add="$vicodec_patch" '{ print } /vb2_set_plane_payload\(&dst_vb->vb2_buf, 0, comp_sz_or_errcode\);/ { print add }' \
+		"$modsrc/vicodec-core.c" >"$modsrc/vicodec-core.c.new" && mv "$modsrc/vicodec-core.c.new" "$modsrc/vicodec-core.c"
+	if [ "$(grep -c 'capbox e2e: flag key frames' "$modsrc/vicodec-core.c")" != 1 ]; then
+		echo "e2e-prepare: the vicodec key frame patch does not apply to $series" >&2
+		exit 1
+	fi
 	cat >"$modsrc/Kbuild" <<'KBUILD'
 obj-m += v4l2-mem2mem.o vicodec.o vim2m.o vimc.o
 vicodec-objs := vicodec-core.o codec-fwht.o codec-v4l2-fwht.o
@@ -120,7 +138,8 @@ vimc-y := vimc-core.o vimc-common.o vimc-streamer.o vimc-capture.o vimc-debayer.
 KBUILD
 	hdr="$dir/headers/usr/src/linux-headers-$kver"
 	# The headers' Makefile includes the -common tree by its absolute /usr/src path.
-	sed -i "s#/usr/src/linux-headers-$abi-common#$dir/headers/usr/src/linux-headers-$abi-common#g" "$hdr/Makefile"
+	# (Rewritten from any earlier form, so a rebuild of this step alone finds it too.)
+	sed -i "s#^include .*/usr/src/linux-headers-$abi-common/#include $dir/headers/usr/src/linux-headers-$abi-common/#" "$hdr/Makefile"
 	# kbuild's host tools are a symlink into /usr/lib/linux-kbuild-<series>.
 	ln -sfn "$dir/headers/usr/lib/linux-kbuild-$series/scripts" "$hdr/scripts"
 	ln -sfn "$dir/headers/usr/lib/linux-kbuild-$series/tools" "$hdr/tools" 2>/dev/null || true
@@ -135,7 +154,7 @@ KBUILD
 	mkdir -p "$mdir"
 	cp "$modsrc"/*.ko "$mdir/"
 	depmod -b "$dir/kernel" "$kver"
-	stamp modules "$want"
+	stamp modules "$modwant"
 fi
 
 # 4. The initramfs: static busybox, the virtio/9p modules in load order, and e2e/initrd-init.

@@ -93,6 +93,9 @@ func capboxdDetect(ctx context.Context, t *T) {
 // outputs and the fleet broker on the guest's loopback, recordings on tmpfs.
 type agentConfig struct {
 	codec    string // h264 (x264) or fwht (vicodec as the "hardware encoder")
+	copying  bool   // encode.zero_copy: false (the mmap rung)
+	maxFPS   int    // encode.max_fps (0: 15)
+	small    bool   // encode within 320x240 (the default bounds are 1920x1080)
 	srtPort  int
 	mqttPort int
 	record   string
@@ -104,9 +107,20 @@ func (c agentConfig) yaml(vivid string) string {
 	fmt.Fprintf(&b, "device: { id: e2e-box }\n")
 	fmt.Fprintf(&b, "capture: { video: %q, audio: none }\n", vivid)
 	// 15 fps: x264 under TCG manages a few 720p frames a second at best (see agentInput).
-	fmt.Fprintf(&b, "encode: { codec: %s, bitrate_kbps: 1000, keyframe_interval: 1s, max_fps: 15 }\n", c.codec)
+	fps := c.maxFPS
+	if fps == 0 {
+		fps = 15
+	}
+	bounds := ""
+	if c.small {
+		bounds = "max_width: 320, max_height: 240, "
+	}
+	fmt.Fprintf(&b, "encode: { codec: %s, bitrate_kbps: 1000, keyframe_interval: 1s, %smax_fps: %d, zero_copy: %v }\n", c.codec, bounds, fps, !c.copying)
+	// An omitted outputs key keeps the default SRT listener: say "none" explicitly.
 	if c.srtPort > 0 {
 		fmt.Fprintf(&b, "outputs:\n  - { name: primary, url: \"srt://127.0.0.1:%d\" }\n", c.srtPort)
+	} else {
+		fmt.Fprintf(&b, "outputs: []\n")
 	}
 	if c.record != "" {
 		fmt.Fprintf(&b, "record: { enabled: true, path: %q, segment: 10s, keep_free: 10MB }\n", c.record)
@@ -131,10 +145,19 @@ func writeConfig(t *T, name string, c agentConfig) string {
 	return path
 }
 
-// startAgent runs `capboxd run -c FILE`; a stub answer makes the row not_implemented.
-func startAgent(ctx context.Context, t *T, name string, c agentConfig) *bgProc {
+// startAgent runs `capboxd run -c FILE` with a state directory of its own (the fleet session
+// file; the host root is read-only) and any extra environment; a stub answer makes the row
+// not_implemented.
+func startAgent(ctx context.Context, t *T, name string, c agentConfig, env ...string) *bgProc {
 	cfg := writeConfig(t, name, c)
-	p := startLogged(ctx, t, name+"-capboxd", nil, t.e.capboxd, "run", "-c", cfg)
+	state := filepath.Join(os.TempDir(), "capbox-state-"+name)
+	_ = os.RemoveAll(state)
+	if err := os.MkdirAll(state, 0o755); err != nil {
+		t.Fatalf("%v", err)
+	}
+	// GStreamer's warnings go into the capboxd log (artifacts/); a row's own GST_DEBUG wins.
+	env = append([]string{"STATE_DIRECTORY=" + state, "GST_DEBUG=2", "GST_DEBUG_NO_COLOR=1"}, env...)
+	p := startLogged(ctx, t, name+"-capboxd", env, t.e.capboxd, "run", "-c", cfg)
 	_, _ = waitFor(ctx, 3*time.Second, func() (bool, error) { return p.exited(), nil })
 	if p.exited() {
 		if notBuilt(p.buf.String()) {
@@ -145,29 +168,63 @@ func startAgent(ctx context.Context, t *T, name string, c agentConfig) *bgProc {
 	return p
 }
 
+// planJSON is the part of `capboxd pipeline --json` the rows look at (pipelines.Plan names
+// its rung in JSON and does not read it back).
+type planJSON struct {
+	Encoder struct {
+		Element  string `json:"element"`
+		Hardware bool   `json:"hardware"`
+		Rung     string `json:"rung"`
+		ZeroCopy bool   `json:"zero_copy"`
+		Reason   string `json:"reason"`
+	} `json:"encoder"`
+	Launch string `json:"launch"`
+}
+
 // agentZeroCopyPlan: scenario 2 for the agent. With the fwht test configuration the plan uses
 // vicodec (v4l2fwhtenc) on the dmabuf-import rung: io-mode=dmabuf on v4l2src and
-// output-io-mode=dmabuf-import on the encoder.
+// output-io-mode=dmabuf-import on the encoder; with encode.zero_copy false, the mmap rung.
+// max_fps 60: the 720p60 input is then taken as it is (a rate change would need a copy).
 func agentZeroCopyPlan(ctx context.Context, t *T) {
-	cfg := writeConfig(t, "zero-copy-plan", agentConfig{codec: "fwht"})
-	r := runLogged(ctx, t, "capboxd-pipeline", nil, t.e.capboxd, "pipeline", "-c", cfg, "--json")
-	if notBuilt(r.out) {
-		t.NotImplemented("capboxd pipeline: %s", lastLines([]byte(r.out), 1))
+	plan := func(name string, c agentConfig) (string, planJSON) {
+		cfg := writeConfig(t, name, c)
+		r := runLogged(ctx, t, "capboxd-pipeline-"+name, nil, t.e.capboxd, "pipeline", "-c", cfg, "--json")
+		if notBuilt(r.out) {
+			t.NotImplemented("capboxd pipeline: %s", lastLines([]byte(r.out), 1))
+		}
+		if r.exitCode != 0 && strings.Contains(r.out, "encode.codec") {
+			t.NotImplemented("the test-only fwht encode configuration (v4l2fwhtenc as the hardware encoder): %s", lastLines([]byte(r.out), 1))
+		}
+		if r.exitCode != 0 {
+			t.Fatalf("capboxd pipeline (%s): exit %d: %s", name, r.exitCode, lastLines([]byte(r.out), 3))
+		}
+		var p planJSON
+		if err := json.Unmarshal([]byte(jsonPart(r.stdout)), &p); err != nil {
+			t.Fatalf("capboxd pipeline --json (%s): %v", name, err)
+		}
+		return r.stdout, p
 	}
-	if r.exitCode != 0 && strings.Contains(r.out, "encode.codec") {
-		t.NotImplemented("the test-only fwht encode configuration (v4l2fwhtenc as the hardware encoder): %s", lastLines([]byte(r.out), 1))
-	}
-	if r.exitCode != 0 {
-		t.Fatalf("capboxd pipeline: exit %d: %s", r.exitCode, lastLines([]byte(r.out), 3))
-	}
-	out := r.stdout
+	out, p := plan("zero-copy-plan", agentConfig{codec: "fwht", maxFPS: 60})
+	t.Fact("launch", "%s", p.Launch)
+	t.Fact("reason", "%s", p.Encoder.Reason)
 	for _, want := range []string{"v4l2fwhtenc", "io-mode=dmabuf", "output-io-mode=dmabuf-import"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("the plan lacks %q", want)
+		if !strings.Contains(p.Launch, want) {
+			t.Errorf("the plan's launch line lacks %q", want)
 		}
 	}
+	if p.Encoder.Element != "v4l2fwhtenc" || p.Encoder.Rung != "dmabuf-import" || !p.Encoder.ZeroCopy || !p.Encoder.Hardware {
+		t.Errorf("plan encoder %+v, want v4l2fwhtenc on the dmabuf-import rung", p.Encoder)
+	}
 	if !strings.Contains(out, `"dmabuf-import"`) {
-		t.Errorf("the plan's rung is not dmabuf-import")
+		t.Errorf("the plan's JSON does not name the dmabuf-import rung")
+	}
+
+	_, p = plan("zero-copy-plan-mmap", agentConfig{codec: "fwht", maxFPS: 60, copying: true})
+	if p.Encoder.Element != "v4l2fwhtenc" || p.Encoder.Rung != "mmap-copy" || p.Encoder.ZeroCopy {
+		t.Errorf("with encode.zero_copy false: plan encoder %+v, want v4l2fwhtenc on the mmap-copy rung", p.Encoder)
+	}
+	if strings.Contains(p.Launch, "dmabuf") {
+		t.Errorf("with encode.zero_copy false the launch line still has dmabuf: %s", p.Launch)
 	}
 }
 

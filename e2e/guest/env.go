@@ -75,15 +75,6 @@ func udevSettle(ctx context.Context) error {
 	return nil
 }
 
-// setCtrl sets vivid controls by name through v4l2-ctl (name=value,...).
-func setCtrl(ctx context.Context, dev string, ctrls ...string) error {
-	out, err := exec.CommandContext(ctx, "v4l2-ctl", "-d", dev, "-c", strings.Join(ctrls, ",")).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("v4l2-ctl -c %s: %w: %s", strings.Join(ctrls, ","), err, bytes.TrimSpace(out))
-	}
-	return nil
-}
-
 // setup loads vivid and vicodec the way a box has its drivers, waits for udev, and finds
 // the nodes. Every other scenario needs it.
 func setup(ctx context.Context, t *T) {

@@ -20,6 +20,7 @@ func scenarios() []scenario {
 		{name: "capboxd-detect", issue: 1, run: capboxdDetect},
 		{name: "capboxd-snapshot", issue: 1, run: capboxdSnapshot},
 		{name: "capboxd-zero-copy-plan", issue: 2, run: agentZeroCopyPlan},
+		{name: "capboxd-zero-copy-run", issue: 2, run: agentZeroCopyRun, timeout: 5 * time.Minute},
 		{name: "capboxd-x264-srt-recording", issue: 3, run: agentX264SRTRecording, timeout: 4 * time.Minute},
 		{name: "capboxd-signal-loss", issue: 4, run: agentSignalLoss, timeout: 4 * time.Minute},
 		{name: "capboxd-resolution-change", issue: 5, run: agentResolutionChange, timeout: 4 * time.Minute},
