@@ -34,7 +34,7 @@ purego: ## prove board/, agent/ and capboxctl build without cgo
 
 test: build purego ## every test that runs on this machine
 	$(GO) test -race -count=1 ./...
-	@$(MAKE) --no-print-directory test-cross $(TEST_TARGETS)
+	@$(MAKE) --no-print-directory test-cross test-cross-armv7 $(TEST_TARGETS)
 
 test-cross: cross-arm64 ## run the arm64 binary under qemu-user: version + a decodable test recording
 	scripts/test-cross.sh arm64 $(BIN)/capboxd-arm64
@@ -45,7 +45,7 @@ cross-arm64: sysroots-arm64 ## bin/capboxd-arm64 (cgo, against .cache/sysroot-ar
 cross-armv7: sysroots-armhf ## bin/capboxd-armv7 (cgo, against .cache/sysroot-armhf)
 	scripts/cross.sh armhf $(BIN)/capboxd-armv7 "$(LDFLAGS)"
 
-test-cross-armv7: cross-armv7 ## run the armv7 binary under qemu-user (not in `make test`: slow)
+test-cross-armv7: cross-armv7 ## run the armv7 binary under qemu-arm: version + a decodable test recording
 	scripts/test-cross.sh armhf $(BIN)/capboxd-armv7
 
 sysroots-arm64: deps
