@@ -29,12 +29,15 @@ type FootprintResult struct {
 
 // BinarySize is one binary as built and stripped.
 type BinarySize struct {
-	Name     string `json:"name"`
-	Path     string `json:"path"`
-	Bytes    int64  `json:"bytes"`
-	Stripped int64  `json:"stripped_bytes"`
-	Gzipped  int64  `json:"stripped_gzip6_bytes"`
-	Err      string `json:"error,omitempty"`
+	Name string `json:"name"`
+	Path string `json:"path"`
+	// Built is the build's modification time: bin/ may hold an older
+	// cross build than the amd64 one.
+	Built    time.Time `json:"built"`
+	Bytes    int64     `json:"bytes"`
+	Stripped int64     `json:"stripped_bytes"`
+	Gzipped  int64     `json:"stripped_gzip6_bytes"`
+	Err      string    `json:"error,omitempty"`
 }
 
 func (b *bench) footprint(ctx context.Context) (*FootprintResult, error) {
@@ -62,7 +65,7 @@ func (b *bench) binarySize(name, path, strip string) BinarySize {
 		bs.Err = err.Error()
 		return bs
 	}
-	bs.Bytes = st.Size()
+	bs.Bytes, bs.Built = st.Size(), st.ModTime().UTC()
 	dst := filepath.Join(b.out, "stripped", filepath.Base(path))
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		bs.Err = err.Error()

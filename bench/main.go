@@ -350,5 +350,12 @@ func snapshotBinary(path, dir string) (string, error) {
 		f.Close()
 		return "", err
 	}
-	return dst, f.Close()
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	// Keep the build time: the footprint figure reports it.
+	if st, err := src.Stat(); err == nil {
+		_ = os.Chtimes(dst, st.ModTime(), st.ModTime())
+	}
+	return dst, nil
 }

@@ -133,14 +133,14 @@ func renderSummary(r *Results) string {
 	if fp := r.Footprint; fp != nil {
 		p("## 6. Footprint")
 		p("")
-		p("| binary | as built | stripped (strip --strip-all) | stripped, gzip -6 |")
-		p("|---|---|---|---|")
+		p("| binary | built | as built | stripped (strip --strip-all) | stripped, gzip -6 |")
+		p("|---|---|---|---|---|")
 		for _, b := range fp.Binaries {
 			if b.Err != "" {
-				p("| %s | error: %s | | |", b.Name, b.Err)
+				p("| %s | | error: %s | | |", b.Name, b.Err)
 				continue
 			}
-			p("| %s | %s | %s | %s |", b.Name, mib(b.Bytes), mib(b.Stripped), mib(b.Gzipped))
+			p("| %s | %s | %s | %s | %s |", b.Name, b.Built.Format("2006-01-02 15:04"), mib(b.Bytes), mib(b.Stripped), mib(b.Gzipped))
 		}
 		p("")
 		p("- capboxd RSS streaming the test pattern (amd64, sampled every second for %.0f s, second half): %s MiB; RssAnon %.1f MiB, RssFile %.1f MiB, %d threads",
