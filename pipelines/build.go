@@ -669,7 +669,7 @@ func outputSink(o OutputSpec) (Sink, error) {
 		return Sink{
 			Name:       o.Name,
 			Chain:      []Element{{Factory: "rtspclientsink", Name: "sink", Props: props}},
-			VideoParse: h264, AudioParse: aac, VideoPad: "sink_%d", AudioPad: "sink_%d",
+			VideoParse: h264, AudioParse: aac, VideoPad: "sink_%u", AudioPad: "sink_%u",
 		}, nil
 	}
 	return Sink{}, fmt.Errorf("%w: unknown protocol %q", ErrOutputURL, o.Proto)

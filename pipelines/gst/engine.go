@@ -509,7 +509,7 @@ func (e *Engine) ReplaceVideo(ctx context.Context, f pipelines.Front, enc pipeli
 		old := e.live
 		e.live, e.liveFailed = nil, false
 		e.cancelTimer("video")
-		if old != nil && !e.slateWanted {
+		if old != nil && !e.slateWanted && !sameCapture(old.plan, f) {
 			// Start the new front first; the hub switches at its first
 			// keyframe and the old one is stopped then.
 			e.startVideo()
@@ -533,6 +533,22 @@ func (e *Engine) ReplaceVideo(ctx context.Context, f pipelines.Front, enc pipeli
 		e.startVideo()
 		return nil
 	})
+}
+
+// sameCapture: both fronts capture from one V4L2 node. A node streams to
+// one file handle only, so the new front cannot start until the old one
+// has let go (its S_DV_TIMINGS/S_FMT/REQBUFS fail with EBUSY meanwhile):
+// such a replacement stops the old front first and leaves a short gap.
+func sameCapture(a, b pipelines.Front) bool {
+	if a.Kind != pipelines.SourceV4L2 || b.Kind != pipelines.SourceV4L2 {
+		return false
+	}
+	if a.Device == b.Device {
+		return true
+	}
+	ra, err1 := filepath.EvalSymlinks(a.Device)
+	rb, err2 := filepath.EvalSymlinks(b.Device)
+	return err1 == nil && err2 == nil && ra == rb
 }
 
 // ---- audio ---------------------------------------------------------------

@@ -142,3 +142,21 @@ func outputBytes(e *Engine, name string) uint64 {
 	}
 	return 0
 }
+
+// Fragmented MP4 recording plays, also when the process dies mid-segment
+// (here: a clean stop; the crash case is TestKill9MidRecording for TS).
+func TestMP4Recording(t *testing.T) {
+	dir := t.TempDir()
+	req := testRequest()
+	req.Record = &pipelines.RecordSettings{Dir: dir, Format: "mp4", Segment: time.Hour}
+	_, stop := runEngine(t, mustPlan(t, req))
+	time.Sleep(3 * time.Second)
+	stop()
+	segs := segments(t, dir)
+	if len(segs) != 1 || !strings.HasSuffix(segs[0], ".mp4") {
+		t.Fatalf("segments %v", segs)
+	}
+	if m := analyze(t, segs[0]); m.videoFrames < 60 || !m.hasAudio {
+		t.Errorf("mp4 recording: %+v", m)
+	}
+}

@@ -29,11 +29,12 @@ type sinkPipe struct {
 	vsrc *C.GstElement
 	asrc *C.GstElement
 	// final is the last element (srtsink, rtmp2sink, splitmuxsink...).
-	final   *gst.Element
-	counter *C.capbox_counter
-	isSRT   bool
-	base    time.Duration
-	gen     uint64
+	final    *gst.Element
+	counter  *C.capbox_counter
+	counter2 *C.capbox_counter
+	isSRT    bool
+	base     time.Duration
+	gen      uint64
 	// unwatched is closed when the engine stops reading this pipe's bus
 	// (before a clean stop, which reads the EOS itself).
 	unwatched   chan struct{}
@@ -137,9 +138,17 @@ func newSink(plan pipelines.Sink, limit uint64, recDir, recExt string) (*sinkPip
 	}
 	if recDir == "" {
 		// Bytes handed to the network sink: what the output really sends.
+		// A sink with request pads only (rtspclientsink) is counted at its
+		// inputs instead.
 		name := C.CString("sink")
 		s.counter = C.capbox_count_pad(celem(s.final), name)
 		C.free(unsafe.Pointer(name))
+		if s.counter == nil {
+			src := C.CString("src")
+			s.counter = C.capbox_count_pad(s.vsrc, src)
+			s.counter2 = C.capbox_count_pad(s.asrc, src)
+			C.free(unsafe.Pointer(src))
+		}
 	}
 	s.isSRT = plan.Chain[len(plan.Chain)-1].Factory == "srtsink"
 	return s, nil
@@ -181,10 +190,13 @@ func (s *sinkPipe) release() {
 
 // bytes is what reached the final sink.
 func (s *sinkPipe) bytes() uint64 {
-	if s.counter == nil {
-		return 0
+	var n uint64
+	for _, c := range []*C.capbox_counter{s.counter, s.counter2} {
+		if c != nil {
+			n += uint64(C.capbox_counter_bytes(c))
+		}
 	}
-	return uint64(C.capbox_counter_bytes(s.counter))
+	return n
 }
 
 // srtStats reads srtsink's statistics through the C helper.

@@ -1,0 +1,48 @@
+package gst
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"capbox/pipelines"
+)
+
+// A re-plan on the same capture node (a new resolution or rung from one
+// HDMI receiver) stops the running front before starting the new one: the
+// node streams to one handle only, and the new v4l2src's S_DV_TIMINGS
+// failed with EBUSY while the old one ran (seen on vivid at 576p50 ->
+// 720p60: 14 s on the slate with "capture failed, retrying"). Test sources
+// stand in for the device here; a node only one of them may hold is what
+// the plan's Kind and Device describe.
+func TestReplaceOnTheSameCaptureNodeStopsTheOldFrontFirst(t *testing.T) {
+	const node = "/dev/capbox-test-capture"
+	req := testRequest()
+	p1 := mustPlan(t, req)
+	p1.Video.Kind, p1.Video.Device = pipelines.SourceV4L2, node
+	e, stop := runEngine(t, p1)
+	defer stop()
+	waitFor(t, 5*time.Second, "frames", func() bool { return e.Stats().Video.Frames > 0 })
+
+	live := func() *front {
+		var f *front
+		_ = e.do(context.Background(), func() error { f = e.live; return nil })
+		return f
+	}
+	old := live()
+	req.MaxWidth, req.MaxHeight = 320, 180
+	p2 := mustPlan(t, req)
+	p2.Video.Kind, p2.Video.Device = pipelines.SourceV4L2, node
+	if err := e.ReplaceVideo(context.Background(), p2.Video, p2.Encoder, p2.Slate); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-old.pipe.done:
+	default:
+		t.Errorf("the old front still runs on %s after ReplaceVideo returned", node)
+	}
+	waitFor(t, 5*time.Second, "320x180 on air", func() bool { return e.Stats().Video.Width == 320 })
+	if now := live(); now == old || now == nil {
+		t.Errorf("no new live front")
+	}
+}
