@@ -154,11 +154,22 @@ func TestReadZeroCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(z.Runs) != 1 || z.CPURatio.Median != 1.03 || z.UserRatio.Median != 0.82 || z.DMABufCPUms.Median != 237.978 {
-		t.Errorf("got %+v", z)
+	if len(z.Rows) != 2 {
+		t.Fatalf("rows %+v", z.Rows)
 	}
-	if len(z.Problems) != 2 || !strings.Contains(z.Problems[0], "did not pass") {
-		t.Errorf("problems %q", z.Problems)
+	gst, agent := z.Rows[0], z.Rows[1]
+	if gst.Name != "gst-dmabuf-zero-copy" || len(gst.Runs) != 1 || gst.CPURatio.Median != 0.68 || gst.UserRatio.Median != 0.73 || gst.DMABufCPUms.Median != 177.25 {
+		t.Errorf("gst row %+v", gst)
+	}
+	if agent.Name != "capboxd-zero-copy-run" || len(agent.Runs) != 1 || agent.Runs[0].Imports != "65" || agent.CPURatio.Median != 2.15 || agent.MMAPCPUms.Median != 411.739 {
+		t.Errorf("capboxd row %+v", agent)
+	}
+	// The failed row and the missing file are named, not hidden.
+	joined := strings.Join(z.Problems, "\n")
+	for _, want := range []string{"did not pass", "missing.jsonl"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("problems %q lack %q", z.Problems, want)
+		}
 	}
 	if _, err := readZeroCopy([]string{failed}); err == nil {
 		t.Error("a failed row alone gave a figure")

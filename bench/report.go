@@ -93,12 +93,21 @@ func renderSummary(r *Results) string {
 	if z := r.ZeroCopy; z != nil {
 		p("## 4. Zero-copy gain in the virtual capture box")
 		p("")
-		p("Row `%s` of the e2e harness (vivid -> vicodec under QEMU TCG), %d run(s). Median (min-max).", zeroCopyRow, len(z.Runs))
+		p("The e2e harness's zero-copy rows (vivid -> vicodec under QEMU TCG). Median (min-max) over the boots.")
 		p("")
-		p("- CPU per frame: dmabuf-import %s ms, mmap %s ms", z.DMABufCPUms.format("%.1f"), z.MMAPCPUms.format("%.1f"))
-		p("- ratio mmap / dmabuf: CPU %s, user CPU %s", z.CPURatio.format("%.2f"), z.UserRatio.format("%.2f"))
-		for _, run := range z.Runs {
-			p("- %s (%s): %s dmabuf imports of %s exported fds", run.Source, run.Modified.Format("2006-01-02 15:04 MST"), run.Imports, run.Exported)
+		for _, row := range z.Rows {
+			p("### %s (%s), %d run(s)", row.Name, row.What, len(row.Runs))
+			p("")
+			p("- CPU per frame: dmabuf-import %s ms, mmap %s ms", row.DMABufCPUms.format("%.1f"), row.MMAPCPUms.format("%.1f"))
+			p("- ratio mmap / dmabuf: CPU %s, user CPU %s", row.CPURatio.format("%.2f"), row.UserRatio.format("%.2f"))
+			for _, run := range row.Runs {
+				fps := ""
+				if run.FPS != "" {
+					fps = ", frames/s dmabuf/mmap " + run.FPS
+				}
+				p("- %s (%s): %s dmabuf imports of %s exported fds; ratio %.2f%s", run.Source, run.Modified.Format("2006-01-02 15:04 MST"), run.Imports, run.Exported, run.CPURatio, fps)
+			}
+			p("")
 		}
 		for _, pr := range z.Problems {
 			p("- problem: %s", pr)

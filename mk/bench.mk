@@ -19,8 +19,8 @@ bench: build cross-arm64 bench-tool $(if $(filter 1,$(BENCH_E2E)),e2e-prepare e2
 	@mkdir -p $(BENCH_OUT)
 	@e2e=; if [ "$(BENCH_E2E)" = 1 ]; then \
 		for i in $$(seq $(BENCH_E2E_RUNS)); do \
-			echo "bench: virtual capture box, zero-copy row, boot $$i of $(BENCH_E2E_RUNS)"; \
-			$(E2E_CACHE)/bin/e2e-vm -arch amd64 -run '^gst-dmabuf-zero-copy$$' -out $(BENCH_OUT)/e2e-$$i \
+			echo "bench: virtual capture box, zero-copy rows, boot $$i of $(BENCH_E2E_RUNS)"; \
+			$(E2E_CACHE)/bin/e2e-vm -arch amd64 -run '^(gst-dmabuf-zero-copy|capboxd-zero-copy-run)$$' -out $(BENCH_OUT)/e2e-$$i \
 				> $(BENCH_OUT)/e2e-$$i.log 2>&1 || echo "bench: boot $$i failed (see $(BENCH_OUT)/e2e-$$i.log)"; \
 			e2e=$$e2e$${e2e:+,}$(BENCH_OUT)/e2e-$$i/results.jsonl; \
 		done; \
