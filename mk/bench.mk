@@ -6,7 +6,8 @@
 #                                       `make e2e` results instead
 #   make test-bench                     each figure once at a tiny size (< 60 s): keeps them working
 BENCH_DIR      := $(CACHE)/bench
-BENCH_OUT      ?= $(BENCH_DIR)/run-$(shell date -u +%Y%m%d-%H%M%S)
+BENCH_STAMP    := $(shell date -u +%Y%m%d-%H%M%S)
+BENCH_OUT      ?= $(BENCH_DIR)/run-$(BENCH_STAMP)
 BENCH_ARGS     ?=
 BENCH_E2E      ?= 1
 BENCH_E2E_RUNS ?= 3
