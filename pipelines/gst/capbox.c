@@ -252,3 +252,12 @@ char *capbox_prop_string(GstElement *e, const char *name) {
 	g_value_unset(&v);
 	return s;
 }
+
+// capbox_wake_bus posts a message that tells the bus reader to stop
+// (readers block without a timeout, so an idle agent does not wake up).
+void capbox_wake_bus(GstElement *pipeline) {
+	GstBus *bus = gst_element_get_bus(pipeline);
+	if (bus == NULL) return;
+	gst_bus_post(bus, gst_message_new_application(NULL, gst_structure_new_empty("capbox-stop")));
+	gst_object_unref(bus);
+}

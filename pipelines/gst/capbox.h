@@ -42,6 +42,7 @@ gboolean capbox_level(GstMessage *m, double *peak, double *rms);
 gboolean capbox_srt_stats_get(GstElement *sink, capbox_srt_stats *out);
 GstClockTime capbox_buf_pts(GstBuffer *b);
 char *capbox_prop_string(GstElement *e, const char *name);
+void capbox_wake_bus(GstElement *pipeline);
 gboolean capbox_link_pads(GstElement *src, const char *srcpad, GstElement *sink, const char *sinkpad);
 
 #endif

@@ -213,7 +213,16 @@ func (e *Engine) shutdown() {
 	for _, t := range e.timers {
 		t.Stop()
 	}
+	// Drain the encoders first, so the frames they hold reach the outputs
+	// and the recording before those end.
 	var wg sync.WaitGroup
+	for _, f := range []*front{e.live, e.slate, e.audio, e.silence} {
+		if f != nil {
+			wg.Add(1)
+			go func() { defer wg.Done(); f.drain(2 * time.Second) }()
+		}
+	}
+	wg.Wait()
 	runs := e.runs()
 	for _, r := range runs {
 		if r.sink == nil {

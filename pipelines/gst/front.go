@@ -7,6 +7,7 @@ import "C"
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,14 +24,21 @@ type front struct {
 	plan  pipelines.Front
 	pipe  *pipe
 	sink  *C.GstElement
-	base  time.Duration
-	gen   uint64
+	// baseNS is the pipeline's base time (ns), read once the first sample
+	// arrives: the pipeline is playing by then, and samples can arrive
+	// before start() returns.
+	baseNS atomic.Int64
+	gen    uint64
 	// first is closed when the first sample arrives.
 	first     chan struct{}
 	firstOnce atomic.Bool
 	// keyAsked is when the hub last asked this front for a keyframe
 	// (under the hub's lock).
 	keyAsked time.Time
+	// eos is closed when the end of stream reaches the appsink: the
+	// encoder has drained.
+	eos     chan struct{}
+	eosOnce sync.Once
 }
 
 var frontGen atomic.Uint64
@@ -68,8 +76,9 @@ func newFront(track string, plan pipelines.Front, onSample func(*front)) (*front
 			return nil, fmt.Errorf("%w: %s ! appsink", ErrLink, plan.Chain[len(plan.Chain)-1].Factory)
 		}
 	}
-	f := &front{track: track, plan: plan, pipe: pp, sink: celem(sinkEl), gen: gen, first: make(chan struct{})}
+	f := &front{track: track, plan: plan, pipe: pp, sink: celem(sinkEl), gen: gen, first: make(chan struct{}), eos: make(chan struct{})}
 	app.SinkFromElement(sinkEl).SetCallbacks(&app.SinkCallbacks{
+		EOSFunc: func(*app.Sink) { f.eosOnce.Do(func() { close(f.eos) }) },
 		NewSampleFunc: func(*app.Sink) gst.FlowReturn {
 			if f.firstOnce.CompareAndSwap(false, true) {
 				close(f.first)
@@ -81,16 +90,31 @@ func newFront(track string, plan pipelines.Front, onSample func(*front)) (*front
 	return f, nil
 }
 
-// start plays the front and records its clock base.
-func (f *front) start() error {
-	if err := f.pipe.start(true); err != nil {
-		return err
+// start plays the front.
+func (f *front) start() error { return f.pipe.start(true) }
+
+// base is the front's clock base: buffer running time + base = the
+// system clock's time at capture, comparable across pipelines.
+func (f *front) base() time.Duration {
+	if b := f.baseNS.Load(); b != 0 {
+		return time.Duration(b)
 	}
-	f.base = baseTime(f.pipe.p)
-	return nil
+	b := baseTime(f.pipe.p)
+	f.baseNS.Store(int64(b))
+	return b
 }
 
 func (f *front) stop() { f.pipe.stop() }
+
+// drain ends the source and waits (bounded) until the encoder has handed
+// out everything it holds.
+func (f *front) drain(timeout time.Duration) {
+	f.pipe.p.SendEvent(gst.NewEOSEvent())
+	select {
+	case <-f.eos:
+	case <-time.After(timeout):
+	}
+}
 
 // pull takes the next sample off the appsink; the caller unrefs.
 func (f *front) pull() (*C.GstBuffer, *C.GstCaps, C.capbox_buf_info) {

@@ -123,7 +123,7 @@ func (h *hub) onSample(f *front) {
 	var switched, old *front
 	h.mu.Lock()
 	t := h.track(f.track)
-	abs := time.Duration(info.pts) + f.base
+	abs := time.Duration(info.pts) + f.base()
 	key := f.track == "audio" || info.delta == 0
 	if f == t.pending && key && (t.active == nil || abs > t.lastAbs) {
 		old, t.active, t.pending, switched = t.active, f, nil, f
@@ -222,7 +222,7 @@ func (h *hub) pushVideo(s *sinkPipe, f *front, buf *C.GstBuffer, abs time.Durati
 			s.started, s.startAbs = true, abs
 		}
 	}
-	C.capbox_forward(s.vsrc, buf, C.gint64(f.base-s.base), boolC(s.discont))
+	C.capbox_forward(s.vsrc, buf, C.gint64(f.base()-s.base), boolC(s.discont))
 	s.discont = false
 }
 
@@ -237,7 +237,7 @@ func (h *hub) pushAudio(s *sinkPipe, f *front, buf *C.GstBuffer, abs time.Durati
 		s.dropped++
 		return
 	}
-	C.capbox_forward(s.asrc, buf, C.gint64(f.base-s.base), 0)
+	C.capbox_forward(s.asrc, buf, C.gint64(f.base()-s.base), 0)
 }
 
 // keyframe returns a reference to the newest keyframe and its caps; the
