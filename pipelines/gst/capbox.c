@@ -196,14 +196,26 @@ G_GNUC_END_IGNORE_DEPRECATIONS
 // SRT statistics, copied out of the boxed GstStructure and freed here: go-gst's
 // GetProperty on a boxed structure hands Go freed memory (TOOLCHAIN.md).
 
+// num reads a numeric field whatever its integer type (srtsink mixes
+// gint, gint64 and guint64 across versions).
+static gboolean num(const GstStructure *s, const char *field, double *out) {
+	const GValue *v = gst_structure_get_value(s, field);
+	if (v == NULL) return FALSE;
+	if (G_VALUE_HOLDS_INT(v)) *out = g_value_get_int(v);
+	else if (G_VALUE_HOLDS_UINT(v)) *out = g_value_get_uint(v);
+	else if (G_VALUE_HOLDS_INT64(v)) *out = (double)g_value_get_int64(v);
+	else if (G_VALUE_HOLDS_UINT64(v)) *out = (double)g_value_get_uint64(v);
+	else if (G_VALUE_HOLDS_DOUBLE(v)) *out = g_value_get_double(v);
+	else return FALSE;
+	return TRUE;
+}
+
 static void capbox_srt_one(const GstStructure *s, capbox_srt_stats *out) {
-	gint64 v; double d; gint i;
-	if (gst_structure_get_int64(s, "bytes-sent", &v)) out->bytes_sent += v;
-	if (gst_structure_get_int64(s, "packets-sent", &v)) out->pkts_sent += v;
-	else if (gst_structure_get_int(s, "packets-sent", &i)) out->pkts_sent += i;
-	if (gst_structure_get_int(s, "packets-sent-lost", &i)) out->pkts_lost += i;
-	else if (gst_structure_get_int64(s, "packets-sent-lost", &v)) out->pkts_lost += v;
-	if (gst_structure_get_double(s, "rtt-ms", &d) && d > out->rtt_ms) out->rtt_ms = d;
+	double d;
+	if (num(s, "bytes-sent", &d)) out->bytes_sent += (gint64)d;
+	if (num(s, "packets-sent", &d)) out->pkts_sent += (gint64)d;
+	if (num(s, "packets-sent-lost", &d)) out->pkts_lost += (gint64)d;
+	if (num(s, "rtt-ms", &d) && d > out->rtt_ms) out->rtt_ms = d;
 	out->callers++;
 }
 

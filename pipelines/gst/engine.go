@@ -106,6 +106,9 @@ type outputRun struct {
 	lastTick time.Time
 	failing  bool
 	starting bool
+	// srtSent and srtSentAt follow an SRT caller's bytes sent to its peer.
+	srtSent   int64
+	srtSentAt time.Time
 }
 
 // New makes an engine for a plan; Run starts it.
@@ -1071,7 +1074,9 @@ func (e *Engine) tick() {
 			continue
 		}
 		b := r.sink.bytes()
-		if r.st.State == pipelines.OutputConnecting && b > 0 {
+		if r.spec.Proto == pipelines.ProtoSRT && !r.spec.Listener {
+			e.checkSRTPeer(r, now)
+		} else if r.st.State == pipelines.OutputConnecting && b > 0 {
 			e.setState(r, pipelines.OutputUp, "")
 		}
 		dt := now.Sub(r.lastTick).Seconds()
@@ -1089,6 +1094,36 @@ func (e *Engine) tick() {
 	if now.Sub(e.lastKeepFree) >= 10*time.Second {
 		e.lastKeepFree = now
 		e.keepFree()
+	}
+}
+
+// srtPeerTimeout is how long an SRT caller may send nothing to its peer
+// before the output is called down.
+const srtPeerTimeout = 1500 * time.Millisecond
+
+// checkSRTPeer follows an SRT caller's link by what srtsink says it sent:
+// srtsink reconnects by itself and reports a lost peer only as a warning,
+// so the data reaching it says nothing about the peer.
+func (e *Engine) checkSRTPeer(r *outputRun, now time.Time) {
+	sent := r.sink.srtSent()
+	if sent < 0 {
+		return
+	}
+	if sent > r.srtSent {
+		r.srtSentAt = now
+	}
+	r.srtSent = sent
+	linked := sent > 0 && now.Sub(r.srtSentAt) < srtPeerTimeout
+	switch {
+	case linked && r.st.State != pipelines.OutputUp:
+		e.setState(r, pipelines.OutputUp, "")
+	case !linked && r.st.State == pipelines.OutputUp:
+		err := "SRT peer unreachable; reconnecting"
+		e.log.Warn("output down", "output", r.st.Name, "err", err)
+		e.emit(pipelines.EventOutputDown, r.st.Name, err)
+		r.failing = true
+		r.st.Reconnects++
+		e.setState(r, pipelines.OutputDown, err)
 	}
 }
 

@@ -166,3 +166,29 @@ func TestMP4Recording(t *testing.T) {
 		t.Errorf("mp4 recording: %+v", m)
 	}
 }
+
+// An SRT caller whose receiver dies is reported down (srtsink itself only
+// warns and reconnects), and up again when the receiver returns.
+func TestSRTPeerLossIsReported(t *testing.T) {
+	dir := t.TempDir()
+	port := freeUDPPort(t)
+	r := srtReceiver(t, port, true, filepath.Join(dir, "a.ts"))
+	e, stop := runEngine(t, mustPlan(t, testRequest(mustOutput(t, "srt", fmt.Sprintf("srt://127.0.0.1:%d", port)))))
+	defer stop()
+	events := watchEvents(t, e)
+	waitFor(t, 10*time.Second, "srt up", func() bool { return outputState(e, "srt") == pipelines.OutputUp })
+	events.wait(t, pipelines.EventOutputUp, time.Second)
+	r.kill()
+	lost := time.Now()
+	// A receiver that vanishes without a goodbye is noticed by SRT after
+	// its peer idle timeout (5 s); a clean close at once.
+	events.wait(t, pipelines.EventOutputDown, 8*time.Second)
+	t.Logf("peer loss reported after %s", time.Since(lost).Round(10*time.Millisecond))
+	if outputState(e, "srt") != pipelines.OutputDown {
+		t.Errorf("state %s", outputState(e, "srt"))
+	}
+	srtReceiver(t, port, true, filepath.Join(dir, "b.ts"))
+	back := time.Now()
+	events.wait(t, pipelines.EventOutputUp, 10*time.Second)
+	t.Logf("up again %s after the receiver returned", time.Since(back).Round(10*time.Millisecond))
+}

@@ -222,6 +222,18 @@ func linkPads(src *gst.Element, srcPad string, sink *gst.Element, sinkPad string
 	return C.capbox_link_pads(celem(src), a, celem(sink), b) != 0
 }
 
+// srtSent is what srtsink reports as sent over the network (all callers).
+func (s *sinkPipe) srtSent() int64 {
+	if !s.isSRT {
+		return -1
+	}
+	var st C.capbox_srt_stats
+	if C.capbox_srt_stats_get(celem(s.final), &st) == 0 {
+		return -1
+	}
+	return int64(st.bytes_sent)
+}
+
 // segmentExt is the recorder's file extension for a format.
 func segmentExt(format string) string {
 	switch format {
