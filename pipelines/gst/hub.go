@@ -21,6 +21,12 @@ type track struct {
 	// lastAbs is the clock time of the last forwarded buffer; a new front
 	// starts after it so timestamps never go back.
 	lastAbs time.Duration
+	// holding: the pending front's keyframe came older than lastAbs (it
+	// runs with more latency than the active one: a capture and its
+	// encoder against the slate). The active front is held back so time
+	// passes lastAbs, and the pending front takes over at its next
+	// keyframe; otherwise it never would.
+	holding bool
 	frames  uint64
 	bytes   uint64
 	last    time.Time
@@ -64,6 +70,7 @@ func (h *hub) setPending(f *front) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	t := h.track(f.track)
+	t.holding = false
 	if t.active == f {
 		t.pending = nil
 		return
@@ -80,7 +87,7 @@ func (h *hub) detach(f *front) {
 		t.active = nil
 	}
 	if t.pending == f {
-		t.pending = nil
+		t.pending, t.holding = nil, false
 	}
 }
 
@@ -127,9 +134,16 @@ func (h *hub) onSample(f *front) {
 	key := f.track == "audio" || info.delta == 0
 	if f == t.pending && key && (t.active == nil || abs > t.lastAbs) {
 		old, t.active, t.pending, switched = t.active, f, nil, f
+		t.holding = false
 		for s := range h.sinks {
 			s.discont = true
 		}
+	} else if f == t.pending && key {
+		t.holding = true
+	}
+	if f == t.active && t.holding {
+		h.mu.Unlock()
+		return
 	}
 	if f != t.active {
 		// A pending video front whose first keyframe came too late (the

@@ -46,3 +46,37 @@ func TestReplaceOnTheSameCaptureNodeStopsTheOldFrontFirst(t *testing.T) {
 		t.Errorf("no new live front")
 	}
 }
+
+// The live picture takes over from the slate although its front runs with
+// more latency than the slate's (a capture and its encoder against a test
+// source): its keyframes arrive older than the slate's last buffer, and
+// the hub, which never lets timestamps go back, waited for a newer one
+// forever. Seen in the virtual capture box after the second signal loss:
+// the slate stayed on the outputs while the agent said streaming.
+func TestLiveTakesOverFromTheSlateWhenItRunsLater(t *testing.T) {
+	p := mustPlan(t, testRequest())
+	// Every live buffer reaches the hub 1.5 s after its time.
+	delay := pipelines.Element{Factory: "queue", Props: []pipelines.Prop{
+		{Name: "min-threshold-time", Value: "1500000000"}, {Name: "max-size-time", Value: "0"},
+		{Name: "max-size-buffers", Value: "0"}, {Name: "max-size-bytes", Value: "0"},
+	}}
+	p.Video.Chain = append([]pipelines.Element{p.Video.Chain[0], p.Video.Chain[1], delay}, p.Video.Chain[2:]...)
+	e, stop := runEngine(t, p)
+	defer stop()
+	events := watchEvents(t, e)
+	waitFor(t, 10*time.Second, "the live picture", func() bool { st := e.Stats(); return st.Video.Frames > 0 && !st.Slate })
+	ctx := context.Background()
+	if err := e.SetSlate(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	events.wait(t, pipelines.EventSlateOn, 5*time.Second)
+	time.Sleep(2 * time.Second)
+	back := time.Now()
+	if err := e.SetSlate(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	events.wait(t, pipelines.EventSlateOff, 10*time.Second)
+	t.Logf("live picture back %s after the signal", time.Since(back).Round(time.Millisecond))
+	f0 := e.Stats().Video.Frames
+	waitFor(t, 5*time.Second, "live frames flowing", func() bool { st := e.Stats(); return !st.Slate && st.Video.Frames > f0+10 })
+}
