@@ -273,3 +273,24 @@ void capbox_wake_bus(GstElement *pipeline) {
 	gst_bus_post(bus, gst_message_new_application(NULL, gst_structure_new_empty("capbox-stop")));
 	gst_object_unref(bus);
 }
+
+// Appsink callbacks straight into Go with the front's id: going through
+// go-gst's callback wrappers makes a Go object with a finalizer for the
+// appsink on every sample.
+extern GstFlowReturn capboxNewSample(guintptr id);
+extern void capboxEOS(guintptr id);
+
+static GstFlowReturn capbox_on_sample(GstAppSink *sink, gpointer data) {
+	return capboxNewSample((guintptr)data);
+}
+
+static void capbox_on_eos(GstAppSink *sink, gpointer data) {
+	capboxEOS((guintptr)data);
+}
+
+void capbox_sink_callbacks(GstElement *sink, guintptr id) {
+	GstAppSinkCallbacks cb = {0};
+	cb.new_sample = capbox_on_sample;
+	cb.eos = capbox_on_eos;
+	gst_app_sink_set_callbacks(GST_APP_SINK(sink), &cb, (gpointer)id, NULL);
+}

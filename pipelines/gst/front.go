@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/go-gst/go-gst/gst"
-	"github.com/go-gst/go-gst/gst/app"
 
 	"capbox/pipelines"
 )
@@ -39,6 +38,8 @@ type front struct {
 	// encoder has drained.
 	eos     chan struct{}
 	eosOnce sync.Once
+	// onSample runs on the streaming thread for every sample.
+	onSample func(*front)
 }
 
 var frontGen atomic.Uint64
@@ -76,18 +77,35 @@ func newFront(track string, plan pipelines.Front, onSample func(*front)) (*front
 			return nil, fmt.Errorf("%w: %s ! appsink", ErrLink, plan.Chain[len(plan.Chain)-1].Factory)
 		}
 	}
-	f := &front{track: track, plan: plan, pipe: pp, sink: celem(sinkEl), gen: gen, first: make(chan struct{}), eos: make(chan struct{})}
-	app.SinkFromElement(sinkEl).SetCallbacks(&app.SinkCallbacks{
-		EOSFunc: func(*app.Sink) { f.eosOnce.Do(func() { close(f.eos) }) },
-		NewSampleFunc: func(*app.Sink) gst.FlowReturn {
-			if f.firstOnce.CompareAndSwap(false, true) {
-				close(f.first)
-			}
-			onSample(f)
-			return gst.FlowOK
-		},
-	})
+	f := &front{track: track, plan: plan, pipe: pp, sink: celem(sinkEl), gen: gen, first: make(chan struct{}), eos: make(chan struct{}), onSample: onSample}
+	fronts.Store(gen, f)
+	C.capbox_sink_callbacks(f.sink, C.guintptr(gen))
 	return f, nil
+}
+
+// fronts maps the id the C callbacks carry to the front.
+var fronts sync.Map // uint64 -> *front
+
+//export capboxNewSample
+func capboxNewSample(id C.guintptr) C.GstFlowReturn {
+	v, ok := fronts.Load(uint64(id))
+	if !ok {
+		return C.GST_FLOW_FLUSHING
+	}
+	f := v.(*front)
+	if f.firstOnce.CompareAndSwap(false, true) {
+		close(f.first)
+	}
+	f.onSample(f)
+	return C.GST_FLOW_OK
+}
+
+//export capboxEOS
+func capboxEOS(id C.guintptr) {
+	if v, ok := fronts.Load(uint64(id)); ok {
+		f := v.(*front)
+		f.eosOnce.Do(func() { close(f.eos) })
+	}
 }
 
 // start plays the front.
@@ -104,7 +122,10 @@ func (f *front) base() time.Duration {
 	return b
 }
 
-func (f *front) stop() { f.pipe.stop() }
+func (f *front) stop() {
+	f.pipe.stop()
+	fronts.Delete(f.gen)
+}
 
 // drain ends the source and waits (bounded) until the encoder has handed
 // out everything it holds.
