@@ -251,7 +251,7 @@ func agentX264SRTRecording(ctx context.Context, t *T) {
 	recv := filepath.Join(os.TempDir(), "srt-received.ts")
 	rec := filepath.Join(os.TempDir(), "rec-x264")
 	_ = os.RemoveAll(rec)
-	rx := startLogged(ctx, t, "srt-receiver", nil, "gst-launch-1.0", "-e", "srtsrc", fmt.Sprintf("uri=srt://127.0.0.1:%d?mode=listener", port), "!", "filesink", "buffer-mode=unbuffered", "location="+recv)
+	rx := startSRTReceiver(ctx, t, "srt-receiver", port, recv)
 	lowResInput(ctx, t)
 	agent := startAgent(ctx, t, "x264-srt", agentConfig{codec: "h264", srtPort: port, record: rec})
 	s := &session{recv: recv, rec: rec}
@@ -307,12 +307,15 @@ func agentX264SRTRecording(ctx context.Context, t *T) {
 const agentInput = "720x576p50"
 
 // lowResInput switches vivid to agentInput for the agent rows and back to 720p60 after.
-func lowResInput(ctx context.Context, t *T) {
+func lowResInput(ctx context.Context, t *T) { inputTimings(ctx, t, agentInput) }
+
+// inputTimings makes a vivid preset the input's format, and puts 720p60 back after the row.
+func inputTimings(ctx context.Context, t *T, preset string) {
 	i720, err := dvTimingsIndex(ctx, t.e.vivid, "1280x720p60")
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
-	if err := setInputTimings(ctx, t.e.vivid, agentInput); err != nil {
+	if err := setInputTimings(ctx, t.e.vivid, preset); err != nil {
 		t.Fatalf("%v", err)
 	}
 	t.Cleanup(func() { restore720(t.e.vivid, i720) })

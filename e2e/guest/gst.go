@@ -89,8 +89,15 @@ func (p *bgProc) stop(sig syscall.Signal, grace time.Duration) bool {
 	case <-p.done:
 		return true
 	case <-time.After(grace):
-		_ = p.cmd.Process.Kill()
-		<-p.done
+		// A Go program (capboxd) prints every goroutine's stack on SIGQUIT and exits:
+		// the log then says where it hung. Anything else is killed after a moment.
+		_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-p.done:
+		case <-time.After(3 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
 		return false
 	}
 }

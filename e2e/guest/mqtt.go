@@ -29,6 +29,7 @@ type message struct {
 	Topic   string
 	Payload []byte
 	At      time.Time
+	JSON    map[string]any // the payload, parsed once on arrival (nil if it is not JSON)
 }
 
 // fleetWatch is a real mosquitto on the guest's loopback and a subscriber on capbox/#
@@ -112,9 +113,12 @@ func (f *fleetWatch) read(r io.Reader) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
+		at := time.Now()
 		topic, payload, _ := strings.Cut(sc.Text(), " ")
+		var v map[string]any
+		_ = json.Unmarshal([]byte(payload), &v)
 		f.mu.Lock()
-		f.msgs = append(f.msgs, message{Topic: topic, Payload: []byte(payload), At: time.Now()})
+		f.msgs = append(f.msgs, message{Topic: topic, Payload: []byte(payload), At: at, JSON: v})
 		f.mu.Unlock()
 	}
 }
@@ -150,11 +154,10 @@ func (f *fleetWatch) find(since time.Time, suffix string, match func(map[string]
 		if m.At.Before(since) || !strings.HasSuffix(m.Topic, suffix) || m.Topic == "capbox/e2e-probe" {
 			continue
 		}
-		var v map[string]any
-		if json.Unmarshal(m.Payload, &v) != nil {
+		if m.JSON == nil {
 			continue
 		}
-		if match == nil || match(v) {
+		if match == nil || match(m.JSON) {
 			return m, true
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -54,26 +53,6 @@ func TestIsSlate(t *testing.T) {
 		if got := isSlate(c.rgb); got != c.want {
 			t.Errorf("isSlate(%v) = %v", c.rgb, got)
 		}
-	}
-}
-
-func TestTSTailCutsAtPackets(t *testing.T) {
-	dir := t.TempDir()
-	src := filepath.Join(dir, "in.ts")
-	size := tsTailBytes + 188*10 + 100 // a packet being written at the end
-	if err := os.WriteFile(src, bytes.Repeat([]byte{0x47}, size), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	dst := filepath.Join(dir, "tail.ts")
-	if err := tsTail(src, dst); err != nil {
-		t.Fatal(err)
-	}
-	st, err := os.Stat(dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if start := int64(size) - st.Size(); start%188 != 0 || st.Size() < tsTailBytes {
-		t.Errorf("tail of %d bytes starts at %d", st.Size(), start)
 	}
 }
 

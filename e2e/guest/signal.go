@@ -163,6 +163,10 @@ func resolutionChange(ctx context.Context, t *T) {
 	}); err != nil {
 		t.Fatalf("capture did not start at 1280x720: %v", err)
 	}
+	// The caps are printed when they are negotiated, before the buffers stream and before
+	// v4l2src listens for source changes: a change made in between goes unseen (seen once
+	// under a loaded emulated CPU). Let it stream first.
+	time.Sleep(time.Second)
 	start := time.Now()
 	if err := setCtrl(ctx, e.vivid, fmt.Sprintf("dv_timings_signal_mode=%d", modeSelected), fmt.Sprintf("dv_timings=%d", i1080)); err != nil {
 		t.Fatalf("%v", err)

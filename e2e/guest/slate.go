@@ -2,20 +2,21 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
-	"time"
 )
 
-// What an output carries is judged from its last decoded frame: the slate is a solid
-// 0x202830 background with centred text and a clock at the bottom right
-// (pipelines.slateSource), so the top-left eighth of a slate frame is that colour; vivid's
-// picture there is the white bar of its colour bars, or noise while it has no signal.
+// What the outputs carried is judged after a row from every decoded frame of each (one
+// ffmpeg process per output: under TCG starting one costs 3-5 s of CPU, more than the
+// decoding). The slate is a solid 0x202830 background with centred text and a clock at the
+// bottom right (pipelines.slateSource), so the top-left eighth of a slate frame is that
+// colour; vivid's picture there is its colour bars with the OSD text, or noise while it has
+// no signal.
 var slateRGB = [3]int{0x20, 0x28, 0x30}
 
 // slateTolerance allows for I420 subsampling and H.264 at 1 Mbit/s.
@@ -30,103 +31,138 @@ func isSlate(c [3]int) bool {
 	return true
 }
 
-// tsTailBytes is how much of a growing MPEG-TS file is decoded: about 4 s at the rows'
-// 1 Mbit/s, so at least two keyframes (keyframe_interval 1s).
-const tsTailBytes = 512 << 10
-
-// tsTail copies the end of a growing MPEG-TS file, cut at a 188-byte packet boundary (the
-// SRT receiver and the recorder both write whole packets from the start of the file).
-func tsTail(src, dst string) error {
-	f, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	start := max(st.Size()-tsTailBytes, 0) / 188 * 188
-	if _, err := f.Seek(start, io.SeekStart); err != nil {
-		return err
-	}
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, f); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
-
-// lastFrame is the last decodable frame at the end of an MPEG-TS file.
-type lastFrame struct {
-	corner        [3]int // mean RGB of the top-left eighth
+// frameInfo is one decoded frame: its time, size and the mean colour of its top-left eighth.
+type frameInfo struct {
+	pts           float64 // seconds
 	width, height int
+	corner        [3]int
 }
 
-func (l lastFrame) String() string {
-	return fmt.Sprintf("%dx%d, corner #%02x%02x%02x", l.width, l.height, l.corner[0], l.corner[1], l.corner[2])
+// reShowinfo is ffmpeg's showinfo line for a frame: its time and size.
+var reShowinfo = regexp.MustCompile(`Parsed_showinfo_0 .* pts_time:(\S+) .* s:(\d+)x(\d+) `)
+
+// decodeFrames decodes MPEG-TS files one after the other (the recording's segments are
+// whole TS files: ffmpeg's concat protocol joins them byte for byte).
+func decodeFrames(ctx context.Context, t *T, name string, files ...string) ([]frameInfo, error) {
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%s: nothing to decode", name)
+	}
+	rgb := filepath.Join(os.TempDir(), "decode-"+name+".rgb")
+	defer os.Remove(rgb)
+	in := files[0]
+	if len(files) > 1 {
+		in = "concat:" + strings.Join(files, "|")
+	}
+	r := runLogged(ctx, t, "ffmpeg-decode-"+name, nil, "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "info", "-y",
+		"-i", in, "-map", "0:v:0", "-fps_mode", "passthrough",
+		"-vf", "showinfo,crop=iw/8:ih/8:0:0,scale=1:1:flags=area", "-f", "rawvideo", "-pix_fmt", "rgb24", rgb)
+	out, _ := os.ReadFile(rgb)
+	lines := reShowinfo.FindAllStringSubmatch(r.out, -1)
+	if r.exitCode != 0 || len(lines) == 0 {
+		return nil, fmt.Errorf("%s: no frame decoded (ffmpeg exit %d, see artifacts/ffmpeg-decode-%s.log)", name, r.exitCode, name)
+	}
+	if len(out) != 3*len(lines) {
+		return nil, fmt.Errorf("%s: %d frames logged but %d bytes of colour", name, len(lines), len(out))
+	}
+	frames := make([]frameInfo, len(lines))
+	for i, m := range lines {
+		f := &frames[i]
+		f.pts, _ = strconv.ParseFloat(m[1], 64)
+		f.width, _ = strconv.Atoi(m[2])
+		f.height, _ = strconv.Atoi(m[3])
+		f.corner = [3]int{int(out[3*i]), int(out[3*i+1]), int(out[3*i+2])}
+	}
+	return frames, nil
 }
 
-// tailFrame decodes the end of a growing MPEG-TS file with ffmpeg.
-func tailFrame(ctx context.Context, t *T, name, path string) (lastFrame, error) {
-	tail := filepath.Join(os.TempDir(), "tail-"+name+".ts")
-	defer os.Remove(tail)
-	if err := tsTail(path, tail); err != nil {
-		return lastFrame{}, err
-	}
-	r := runLogged(ctx, t, "ffmpeg-tail-"+name, nil, "ffmpeg", "-nostdin", "-v", "error", "-i", tail,
-		"-vf", "crop=iw/8:ih/8:0:0,scale=1:1:flags=area", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1")
-	out := []byte(r.stdout)
-	if r.exitCode != 0 || len(out) < 3 {
-		return lastFrame{}, fmt.Errorf("no frame decoded from the last %d KiB of %s (ffmpeg exit %d)", tsTailBytes>>10, filepath.Base(path), r.exitCode)
-	}
-	c := out[len(out)/3*3-3:]
-	lf := lastFrame{corner: [3]int{int(c[0]), int(c[1]), int(c[2])}}
-	p := runLogged(ctx, t, "ffprobe-tail-"+name, nil, "ffprobe", "-v", "error", "-select_streams", "v:0",
-		"-show_entries", "stream=width,height", "-of", "csv=p=0", tail)
-	fmt.Sscanf(strings.TrimSpace(p.stdout), "%d,%d", &lf.width, &lf.height)
-	return lf, nil
+// picRun is a stretch of consecutive frames that are all slate or all picture, of one size.
+type picRun struct {
+	slate         bool
+	width, height int
+	frames        int
+	from, to      float64 // first and last frame's time, seconds
 }
 
-// newestSegment is the recording segment being written (names sort by time and sequence).
-func newestSegment(dir string) (string, error) {
-	segs, _ := filepath.Glob(filepath.Join(dir, "*.ts"))
-	if len(segs) == 0 {
-		return "", fmt.Errorf("no recording segment in %s", dir)
+func (r picRun) String() string {
+	what := "picture"
+	if r.slate {
+		what = "slate"
 	}
+	return fmt.Sprintf("%s %dx%d x%d (%.1fs)", what, r.width, r.height, r.frames, r.to-r.from)
+}
+
+// runsOf groups frames into runs; a run of fewer than minFrames frames (a frame or two at a
+// switch) joins the run before it.
+func runsOf(frames []frameInfo, minFrames int) []picRun {
+	var runs []picRun
+	for _, f := range frames {
+		s := isSlate(f.corner)
+		if n := len(runs); n > 0 && runs[n-1].slate == s && runs[n-1].width == f.width && runs[n-1].height == f.height {
+			runs[n-1].frames++
+			runs[n-1].to = f.pts
+			continue
+		}
+		runs = append(runs, picRun{slate: s, width: f.width, height: f.height, frames: 1, from: f.pts, to: f.pts})
+	}
+	var out []picRun
+	for _, r := range runs {
+		n := len(out)
+		switch {
+		case n > 0 && r.frames < minFrames:
+			out[n-1].frames += r.frames
+			out[n-1].to = r.to
+		case n > 0 && out[n-1].slate == r.slate && out[n-1].width == r.width && out[n-1].height == r.height:
+			out[n-1].frames += r.frames // the two sides of a short run that was folded in
+			out[n-1].to = r.to
+		default:
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// slatePattern is the runs' slate/picture order as text ("PSPSP"; runs that differ only in
+// size count once).
+func slatePattern(runs []picRun) string {
+	var b strings.Builder
+	for _, r := range runs {
+		c := byte('P')
+		if r.slate {
+			c = 'S'
+		}
+		if b.Len() == 0 || b.String()[b.Len()-1] != c {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func runsText(runs []picRun) string {
+	parts := make([]string, len(runs))
+	for i, r := range runs {
+		parts[i] = r.String()
+	}
+	return strings.Join(parts, ", ")
+}
+
+// outputRuns decodes both outputs of a session (the SRT receiver's file and every recording
+// segment) and returns their runs, keyed "srt" and "recording".
+func (s *session) outputRuns(ctx context.Context, t *T, minFrames int) map[string][]picRun {
+	segs, _ := filepath.Glob(filepath.Join(s.rec, "*.ts"))
 	sort.Strings(segs)
-	return segs[len(segs)-1], nil
-}
-
-// waitOnAir waits until both outputs (the SRT receiver's file and the recording) end in
-// frames that are (slate true) or are not (false) the slate, and returns how long that took.
-func (s *session) waitOnAir(ctx context.Context, t *T, name string, slate bool, limit time.Duration) (time.Duration, error) {
-	i := 0
-	return waitFor(ctx, limit, func() (bool, error) {
-		i++
-		seg, err := newestSegment(s.rec)
+	out := map[string][]picRun{}
+	for _, o := range []struct {
+		name  string
+		files []string
+	}{{"srt", []string{s.recv}}, {"recording", segs}} {
+		frames, err := decodeFrames(ctx, t, s.name+"-"+o.name, o.files...)
 		if err != nil {
-			return false, err
+			t.Errorf("%v", err)
+			continue
 		}
-		var errs []error
-		for _, o := range []struct{ name, path string }{{"srt", s.recv}, {"recording", seg}} {
-			f, err := tailFrame(ctx, t, fmt.Sprintf("%s-%s-%d", name, o.name, i), o.path)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", o.name, err))
-				continue
-			}
-			if isSlate(f.corner) != slate {
-				errs = append(errs, fmt.Errorf("%s ends in %s", o.name, f))
-			}
-		}
-		if len(errs) == 0 {
-			return true, nil
-		}
-		time.Sleep(time.Second)
-		return false, errors.Join(errs...)
-	})
+		runs := runsOf(frames, minFrames)
+		t.Fact(o.name+"_runs", "%s", runsText(runs))
+		out[o.name] = runs
+	}
+	return out
 }

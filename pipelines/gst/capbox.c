@@ -274,6 +274,32 @@ void capbox_wake_bus(GstElement *pipeline) {
 	gst_object_unref(bus);
 }
 
+// capbox_eos_sources sends end of stream to each source of the pipeline
+// rather than to the pipeline: gst_element_send_event on a bin holds the
+// bin's state lock until every source took the event, and a source takes
+// it only once its streaming thread lets go, so a busy or stuck streaming
+// thread would also block the pipeline's teardown behind it.
+void capbox_eos_sources(GstElement *pipeline) {
+	GstIterator *it = gst_bin_iterate_sources(GST_BIN(pipeline));
+	GValue v = G_VALUE_INIT;
+	gboolean done = FALSE;
+	while (!done) {
+		switch (gst_iterator_next(it, &v)) {
+		case GST_ITERATOR_OK:
+			gst_element_send_event(GST_ELEMENT(g_value_get_object(&v)), gst_event_new_eos());
+			g_value_reset(&v);
+			break;
+		case GST_ITERATOR_RESYNC:
+			gst_iterator_resync(it);
+			break;
+		default:
+			done = TRUE;
+		}
+	}
+	g_value_unset(&v);
+	gst_iterator_free(it);
+}
+
 // Appsink callbacks straight into Go with the front's id: going through
 // go-gst's callback wrappers makes a Go object with a finalizer for the
 // appsink on every sample.

@@ -43,6 +43,7 @@ gboolean capbox_srt_stats_get(GstElement *sink, capbox_srt_stats *out);
 GstClockTime capbox_buf_pts(GstBuffer *b);
 char *capbox_prop_string(GstElement *e, const char *name);
 void capbox_wake_bus(GstElement *pipeline);
+void capbox_eos_sources(GstElement *pipeline);
 void capbox_sink_callbacks(GstElement *sink, guintptr id);
 gboolean capbox_link_pads(GstElement *src, const char *srcpad, GstElement *sink, const char *sinkpad);
 

@@ -7,6 +7,7 @@ import "C"
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -128,9 +129,15 @@ func (f *front) stop() {
 }
 
 // drain ends the source and waits (bounded) until the encoder has handed
-// out everything it holds.
+// out everything it holds. The end of stream is sent from a goroutine of
+// its own: a source takes it only when its streaming thread lets go, which
+// a busy capture may not do in time (seen as a shutdown that never ended).
 func (f *front) drain(timeout time.Duration) {
-	f.pipe.p.SendEvent(gst.NewEOSEvent())
+	p := f.pipe.p
+	go func() {
+		C.capbox_eos_sources(f.pipe.c())
+		runtime.KeepAlive(p) // the pipeline lives until the call returns
+	}()
 	select {
 	case <-f.eos:
 	case <-time.After(timeout):

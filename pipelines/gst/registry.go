@@ -9,6 +9,7 @@ package gst
 import "C"
 
 import (
+	"os"
 	"sync"
 
 	"github.com/go-gst/go-gst/gst"
@@ -17,7 +18,27 @@ import (
 var initOnce sync.Once
 
 // Init initialises GStreamer once per process.
-func Init() { initOnce.Do(func() { gst.Init(nil) }) }
+func Init() {
+	initOnce.Do(func() {
+		forceV4L2Drain()
+		gst.Init(nil)
+	})
+}
+
+// forceV4L2Drain makes GStreamer's V4L2 elements release their buffers
+// when a capture stops instead of "orphaning" them. GStreamer 1.22
+// (Debian 12) never frees an orphaned capture pool: every restart of a
+// v4l2src (a streaming error, a replug, a format change) kept one
+// descriptor of the device and the mappings of its buffers (measured with
+// vivid in the virtual capture box: one /dev/video descriptor per restart,
+// and vivid, which comes back from an unplug only once every handle is
+// closed, never came back). On a board those buffers are CMA memory. An
+// operator's own setting is kept.
+func forceV4L2Drain() {
+	if _, set := os.LookupEnv("GST_V4L2_FORCE_DRAIN"); !set {
+		_ = os.Setenv("GST_V4L2_FORCE_DRAIN", "1")
+	}
+}
 
 // Version is the GStreamer library version, like "1.22.0".
 func Version() string {
