@@ -473,6 +473,7 @@ func TestApplyRestartsOnlyWhatChanged(t *testing.T) {
 		if got := rt.Calls(); !slices.Equal(got, []string{"outputs 2"}) {
 			t.Errorf("an output change did %v, want only the outputs", got)
 		}
+		synctest.Wait() // the loop publishes the state after the apply returned
 		if r.state().ConfigVersion != 2 {
 			t.Errorf("config version %d", r.state().ConfigVersion)
 		}

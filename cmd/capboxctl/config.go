@@ -36,6 +36,23 @@ func configMain(ctx context.Context, g *globals, fs *flag.FlagSet, args []string
 	return exitUsage
 }
 
+// openConfig connects and reads a box's configuration documents; a code
+// other than exitOK says the call failed (and why, on errw).
+func openConfig(ctx context.Context, g *globals, id string, errw io.Writer) (*client, *wire.ConfigDesired, *wire.ConfigReported, int) {
+	c, err := connect(ctx, g)
+	if err != nil {
+		fmt.Fprintln(errw, "capboxctl:", err)
+		return nil, nil, nil, exitTimeout
+	}
+	d, r, err := configDocs(ctx, c, g, id)
+	if err != nil {
+		c.close()
+		fmt.Fprintln(errw, "capboxctl:", err)
+		return nil, nil, nil, exitFailed
+	}
+	return c, d, r, exitOK
+}
+
 // configDocs reads the retained desired and reported documents of a box.
 func configDocs(ctx context.Context, c *client, g *globals, id string) (*wire.ConfigDesired, *wire.ConfigReported, error) {
 	var d *wire.ConfigDesired
@@ -57,17 +74,11 @@ func configDocs(ctx context.Context, c *client, g *globals, id string) (*wire.Co
 }
 
 func configGet(ctx context.Context, g *globals, id string, reveal bool, out, errw io.Writer) int {
-	c, err := connect(ctx, g)
-	if err != nil {
-		fmt.Fprintln(errw, "capboxctl:", err)
-		return exitTimeout
+	c, d, r, code := openConfig(ctx, g, id, errw)
+	if code != exitOK {
+		return code
 	}
 	defer c.close()
-	d, r, err := configDocs(ctx, c, g, id)
-	if err != nil {
-		fmt.Fprintln(errw, "capboxctl:", err)
-		return exitFailed
-	}
 	if d == nil && r == nil {
 		fmt.Fprintf(errw, "capboxctl: %s has no desired config and reported none (it runs its file)\n", id)
 		return exitFailed
@@ -131,17 +142,11 @@ func configSet(ctx context.Context, g *globals, id, file string, out, errw io.Wr
 		fmt.Fprintf(errw, "capboxctl: %s: %v\n", file, err)
 		return exitUsage
 	}
-	c, err := connect(ctx, g)
-	if err != nil {
-		fmt.Fprintln(errw, "capboxctl:", err)
-		return exitTimeout
+	c, d, r, code := openConfig(ctx, g, id, errw)
+	if code != exitOK {
+		return code
 	}
 	defer c.close()
-	d, r, err := configDocs(ctx, c, g, id)
-	if err != nil {
-		fmt.Fprintln(errw, "capboxctl:", err)
-		return exitFailed
-	}
 	var version int64 = 1
 	if d != nil {
 		version = max(version, d.Version+1)
