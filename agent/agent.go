@@ -566,6 +566,10 @@ func (a *Agent) onRuntimeEvent(ev pipelines.Event) {
 	case pipelines.EventVideoStarted:
 		a.failing = false
 		a.hwFails = nil
+	case pipelines.EventPictureLost:
+		a.emit(wire.Event{Type: wire.EvtSignalLost, Part: wire.PartCapture, Msg: ev.Msg, Data: map[string]any{"gone": false, "picture": "flat"}})
+	case pipelines.EventPictureBack:
+		a.emit(wire.Event{Type: wire.EvtSignalLocked, Part: wire.PartCapture, Msg: "picture back"})
 	case pipelines.EventVideoFailed:
 		if ev.Part != "video" {
 			return
@@ -847,7 +851,7 @@ func (a *Agent) publish() {
 
 func (a *Agent) signalState(v view) board.SignalState {
 	switch {
-	case v.inputGone:
+	case v.inputGone, v.stats.Video.NoPicture:
 		return board.SignalNone
 	case a.plan.Video.Kind != pipelines.SourceV4L2:
 		return board.SignalUnknown

@@ -257,6 +257,50 @@ func TestSignalLossAndReturn(t *testing.T) {
 	})
 }
 
+// A dongle's flat picture, judged by the runtime: the state says no signal
+// with the capture hungry, the fleet hears signal_lost and, when the
+// picture returns, signal_locked; the agent itself asks for no slate (the
+// runtime shows it and keeps the capture running to see the picture).
+func TestFlatPictureIsNoSignal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := config.Default()
+		cfg.Capture.Video = "test"
+		r := newRig(t, cfg, board.Detection{}, nil)
+		defer r.stop()
+		synctest.Wait()
+		rt := r.rt()
+		live := pipelines.Stats{Video: pipelines.FrontStats{Frames: 10, Running: true, LastFrame: time.Now()}}
+		rt.setStats(live)
+		time.Sleep(tickEvery)
+		synctest.Wait()
+		flat := live
+		flat.Video.NoPicture, flat.Slate = true, true
+		rt.setStats(flat)
+		rt.events <- pipelines.Event{Kind: pipelines.EventPictureLost, Part: "video", Msg: "flat picture (mean luma 16 of 255)"}
+		time.Sleep(tickEvery)
+		synctest.Wait()
+		if st := r.state(); st.Mode != wire.ModeNoSignal || st.Moods[wire.PartCapture] != wire.MoodHungry || st.Capture.Signal != "no_signal" {
+			t.Errorf("flat picture: %+v", st)
+		}
+		if ev := <-r.a.events; ev.Type != wire.EvtSignalLost || ev.Data["picture"] != "flat" {
+			t.Errorf("event %+v", ev)
+		}
+		rt.setStats(live)
+		rt.events <- pipelines.Event{Kind: pipelines.EventPictureBack, Part: "video"}
+		time.Sleep(tickEvery)
+		synctest.Wait()
+		if st := r.state(); st.Mode == wire.ModeNoSignal || st.Moods[wire.PartCapture] != wire.MoodHappy {
+			t.Errorf("picture back: %+v", st)
+		}
+		if ev := <-r.a.events; ev.Type != wire.EvtSignalLocked {
+			t.Errorf("event %+v", ev)
+		}
+		if slices.ContainsFunc(rt.Calls(), func(c string) bool { return strings.HasPrefix(c, "slate") }) {
+			t.Errorf("the agent switched the slate itself: %v", rt.Calls())
+		}
+	})
+}
+
 // The state follows the signal at once, not when the pipeline has finished
 // switching: starting the slate takes seconds under load (a new encoder),
 // and the fleet must hear of the loss (and the return) within the

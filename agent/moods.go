@@ -100,7 +100,7 @@ func captureMood(v view) wire.Mood {
 	switch {
 	case v.stalled[wire.PartCapture]:
 		return wire.MoodLost
-	case v.inputGone:
+	case v.inputGone, v.stats.Video.NoPicture:
 		return wire.MoodHungry
 	case v.signal.State != board.SignalLocked && v.signal.State != board.SignalUnknown && v.signal.State != "":
 		return wire.MoodHungry

@@ -396,6 +396,7 @@ func videoFront(req Request, in input, enc chosenEncoder) (Front, error) {
 		if in.vi.StablePath != "" {
 			f.Device = in.vi.StablePath
 		}
+		f.WatchPicture = !in.vi.DVTimings && in.vi.Kind != board.KindHDMICSI
 		ioMode := "mmap"
 		if enc.info.Rung == RungDMABuf {
 			ioMode = "dmabuf"

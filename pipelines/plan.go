@@ -99,6 +99,10 @@ type Front struct {
 	Width  int        `json:"width,omitempty"`
 	Height int        `json:"height,omitempty"`
 	FPS    int        `json:"fps,omitempty"`
+	// WatchPicture: the input cannot say whether it has a signal (a USB
+	// dongle has no DV timings), so the runtime judges the picture itself:
+	// a flat one (a dongle's black or blue "no signal" screen) means none.
+	WatchPicture bool `json:"watch_picture,omitempty"`
 }
 
 // EncoderInfo is what was chosen and how it is set.

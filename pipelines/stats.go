@@ -43,6 +43,9 @@ type FrontStats struct {
 	// LastFrame is when the last encoded frame arrived (zero: none yet).
 	LastFrame time.Time `json:"last_frame"`
 	Running   bool      `json:"running"`
+	// NoPicture: an input that cannot report its signal (Front.WatchPicture)
+	// has sent a flat picture for a while; the slate is on air meanwhile.
+	NoPicture bool `json:"no_picture,omitempty"`
 }
 
 // AudioStats is the level meter's latest reading.
@@ -104,6 +107,8 @@ const (
 	EventVideoFailed   EventKind = "video_failed"
 	EventVideoStarted  EventKind = "video_started"
 	EventAudioFailed   EventKind = "audio_failed"
+	EventPictureLost   EventKind = "picture_lost"
+	EventPictureBack   EventKind = "picture_back"
 	EventSlateOn       EventKind = "slate_on"
 	EventSlateOff      EventKind = "slate_off"
 	EventRecorderError EventKind = "recorder_error"

@@ -271,8 +271,8 @@ func agentX264SRTRecording(ctx context.Context, t *T) {
 	if agent.exited() {
 		t.Fatalf("capboxd run stopped: %v", agent.err)
 	}
-	if !agent.stop(sigterm, 15*time.Second) {
-		t.Errorf("capboxd did not stop within 15 s of SIGTERM")
+	if !agent.stop(sigterm, t.e.stopGrace()) {
+		t.Errorf("capboxd did not stop within %s of SIGTERM", t.e.stopGrace())
 	}
 	t.Timing("streamed", time.Since(start))
 	rx.stop(sigint, 5*time.Second)

@@ -103,8 +103,8 @@ func startSession(ctx context.Context, t *T, name string, srtPort, mqttPort int,
 
 // stop ends the agent gracefully and the receiver, and checks both outputs decode.
 func (s *session) stop(ctx context.Context, t *T) {
-	if !s.agent.stop(sigterm, 15*time.Second) {
-		t.Errorf("capboxd did not stop within 15 s of SIGTERM")
+	if !s.agent.stop(sigterm, t.e.stopGrace()) {
+		t.Errorf("capboxd did not stop within %s of SIGTERM", t.e.stopGrace())
 	}
 	s.rx.stop(sigint, 5*time.Second)
 	if n, info := ffprobeFrames(ctx, t, "srt", s.recv); n == 0 {

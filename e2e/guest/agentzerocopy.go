@@ -131,8 +131,8 @@ func runFWHT(ctx context.Context, t *T, rung string, copying bool) fwhtRun {
 	if err := errors.Join(err0, err1); err != nil {
 		t.Fatalf("%s rung: capboxd's CPU time: %v", rung, err)
 	}
-	if !agent.stop(sigterm, 15*time.Second) {
-		t.Errorf("%s rung: capboxd did not stop within 15 s of SIGTERM", rung)
+	if !agent.stop(sigterm, t.e.stopGrace()) {
+		t.Errorf("%s rung: capboxd did not stop within %s of SIGTERM", rung, t.e.stopGrace())
 	}
 	r := fwhtRun{frames: n1 - n0, cpu: u1 + s1 - u0 - s0, user: u1 - u0, exported: map[string]bool{}}
 	b, err := os.ReadFile(file)

@@ -26,6 +26,17 @@ type env struct {
 	vicodec string // the vicodec encoder node
 }
 
+// stopGrace is how long capboxd may take to stop after SIGTERM: it drains its encoders and
+// outputs and tears its pipelines down, each with a bound. The emulated aarch64 CPU is several
+// times slower than the amd64 guest's, and an x264 encode that has fallen behind keeps a
+// capture's streaming thread busy for seconds per call there.
+func (e *env) stopGrace() time.Duration {
+	if e.arch == "arm64" {
+		return 45 * time.Second
+	}
+	return 15 * time.Second
+}
+
 // vividParams give one HDMI input (input_types: 2 bits per input, 3 = HDMI) on one capture
 // node, so vivid looks like an HDMI-to-CSI bridge (vivid.rst, "Module options").
 var vividParams = []string{"n_devs=1", "node_types=0x1", "num_inputs=1", "input_types=0x3"}

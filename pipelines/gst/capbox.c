@@ -142,6 +142,75 @@ capbox_counter *capbox_count_pad(GstElement *e, const char *padname) {
 gint64 capbox_counter_bytes(capbox_counter *c) { return __atomic_load_n(&c->bytes, __ATOMIC_RELAXED); }
 gint64 capbox_counter_buffers(capbox_counter *c) { return __atomic_load_n(&c->buffers, __ATOMIC_RELAXED); }
 
+// Picture watch: a buffer probe on the raw video going into the encoder
+// that reads the luma of every other pixel of every fourth row in one
+// frame of five (dense enough that a line of small text on a dark slide
+// is not missed) and keeps its spread (brightest minus darkest) and mean.
+// A dongle without a signal sends a flat picture (black, or a plain blue
+// screen): a spread of a few steps; anything a laptop shows spreads wider.
+
+static GstPadProbeReturn capbox_picture_cb(GstPad *pad, GstPadProbeInfo *info, gpointer data) {
+	capbox_picture *p = data;
+	GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
+	if (buf == NULL || (p->seen++ % 5) != 0) return GST_PAD_PROBE_OK;
+	GstCaps *caps = gst_pad_get_current_caps(pad);
+	if (caps == NULL) return GST_PAD_PROBE_OK;
+	GstVideoInfo vi;
+	gboolean ok = gst_video_info_from_caps(&vi, caps);
+	gst_caps_unref(caps);
+	if (!ok) return GST_PAD_PROBE_OK;
+	const GstVideoFormatInfo *fi = vi.finfo;
+	// Luma is component 0 of a YUV format; of RGB, green stands in for it.
+	int comp = GST_VIDEO_FORMAT_INFO_IS_YUV(fi) ? 0 : 1;
+	if (GST_VIDEO_FORMAT_INFO_IS_TILED(fi) || GST_VIDEO_FORMAT_INFO_DEPTH(fi, comp) != 8 ||
+	    GST_VIDEO_FORMAT_INFO_N_COMPONENTS(fi) <= comp) {
+		return GST_PAD_PROBE_OK;
+	}
+	GstVideoFrame frame;
+	if (!gst_video_frame_map(&frame, &vi, buf, GST_MAP_READ)) return GST_PAD_PROBE_OK;
+	int plane = GST_VIDEO_FORMAT_INFO_PLANE(fi, comp);
+	const guint8 *px = GST_VIDEO_FRAME_PLANE_DATA(&frame, plane);
+	int stride = GST_VIDEO_FRAME_PLANE_STRIDE(&frame, plane);
+	int pstride = GST_VIDEO_FRAME_COMP_PSTRIDE(&frame, comp);
+	int poffset = GST_VIDEO_FRAME_COMP_POFFSET(&frame, comp);
+	int w = GST_VIDEO_FRAME_COMP_WIDTH(&frame, comp), h = GST_VIDEO_FRAME_COMP_HEIGHT(&frame, comp);
+	guint lo = 255, hi = 0;
+	guint64 sum = 0, n = 0;
+	for (int y = 1; y < h; y += 4) {
+		const guint8 *row = px + (gsize)y * stride + poffset;
+		for (int x = 0; x < w; x += 2) {
+			guint v = row[(gsize)x * pstride];
+			lo = MIN(lo, v);
+			hi = MAX(hi, v);
+			sum += v;
+		}
+		n += (w + 1) / 2;
+	}
+	gst_video_frame_unmap(&frame);
+	if (n == 0) return GST_PAD_PROBE_OK;
+	__atomic_store_n(&p->spread, hi - lo, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->mean, (guint)(sum / n), __ATOMIC_RELAXED);
+	__atomic_add_fetch(&p->judged, 1, __ATOMIC_RELEASE);
+	return GST_PAD_PROBE_OK;
+}
+
+// capbox_watch_picture watches what reaches padname of e; the watch is
+// freed with the pad, so it is read only while its pipeline lives.
+capbox_picture *capbox_watch_picture(GstElement *e, const char *padname) {
+	GstPad *pad = gst_element_get_static_pad(e, padname);
+	if (pad == NULL) return NULL;
+	capbox_picture *p = g_new0(capbox_picture, 1);
+	gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, capbox_picture_cb, p, g_free);
+	gst_object_unref(pad);
+	return p;
+}
+
+void capbox_picture_read(capbox_picture *p, guint64 *judged, guint *spread, guint *mean) {
+	*judged = __atomic_load_n(&p->judged, __ATOMIC_ACQUIRE);
+	*spread = __atomic_load_n(&p->spread, __ATOMIC_RELAXED);
+	*mean = __atomic_load_n(&p->mean, __ATOMIC_RELAXED);
+}
+
 // splitmuxsink file names: <dir>/capbox-<UTC start>-<fragment>.<ext>.
 typedef struct { char *dir; char *ext; } capbox_rec_naming;
 

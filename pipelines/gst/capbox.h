@@ -17,6 +17,16 @@ typedef struct {
 
 typedef struct { gint64 bytes; gint64 buffers; } capbox_counter;
 
+typedef struct {
+	guint64 seen;   // frames that went by (streaming thread only)
+	guint64 judged; // frames sampled
+	guint spread;   // brightest minus darkest sampled luma, 0-255
+	guint mean;     // mean sampled luma, 0-255
+} capbox_picture;
+
+capbox_picture *capbox_watch_picture(GstElement *e, const char *padname);
+void capbox_picture_read(capbox_picture *p, guint64 *judged, guint *spread, guint *mean);
+
 typedef struct { gint64 bytes_sent; double rtt_ms; gint64 pkts_sent; gint64 pkts_lost; gint callers; } capbox_srt_stats;
 
 GstBuffer *capbox_pull(GstElement *sink, GstCaps **caps, capbox_buf_info *info);

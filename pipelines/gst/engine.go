@@ -77,6 +77,14 @@ type Engine struct {
 	closing                     bool
 	live, slate, audio, silence *front
 	slateWanted                 bool
+	// pictureLost: the live front's picture watch saw a flat picture for
+	// flatFor; the slate is on air and the live front keeps running so the
+	// watch sees the picture come back. flatSince and judged follow the
+	// watch of pictureOf.
+	pictureLost bool
+	flatSince   time.Time
+	judged      uint64
+	pictureOf   *front
 	liveRetry                   *backoff.Backoff
 	liveFailed                  bool
 	videoFailing, audioFailing  bool
@@ -242,12 +250,16 @@ func (e *Engine) shutdown() {
 		r.sink = nil
 	}
 	wg.Wait()
+	// In parallel: a front whose teardown hangs (a capture stuck in the
+	// driver) holds up the others by no more than its own bound.
 	for _, f := range []*front{e.live, e.slate, e.audio, e.silence} {
 		if f != nil {
 			e.hub.detach(f)
-			f.stop()
+			wg.Add(1)
+			go func() { defer wg.Done(); f.stop() }()
 		}
 	}
+	wg.Wait()
 	e.live, e.slate, e.audio, e.silence = nil, nil, nil, nil
 	// Run what was posted before the engine stopped: late starts stop
 	// what they made, waiting callers get their answer.
@@ -288,7 +300,7 @@ func (e *Engine) startVideo() {
 			e.live = f
 		}
 	}
-	needSlate := !wantLive || e.liveFailed
+	needSlate := !wantLive || e.liveFailed || e.pictureLost
 	if needSlate && e.slate == nil && e.plan.Slate != nil {
 		f, err := e.startFront("video", *e.plan.Slate)
 		if err != nil {
@@ -485,6 +497,60 @@ func (e *Engine) onSwitched(trackName string, old, now *front) {
 			e.live = nil
 		}
 	}
+}
+
+// A picture is flat when its sampled luma spreads over at most flatSpread
+// steps (black or a plain colour spreads over 0-3; anything drawn on it,
+// even a small disc on black, over 100 or more). It counts as no signal
+// after flatFor: a fade to black between slides is shorter. A slide that
+// is one plain colour for longer also shows the slate.
+const (
+	flatSpread = 12
+	flatFor    = 3 * time.Second
+)
+
+// watchPicture judges the live front's picture, for inputs that cannot
+// report their signal, and puts the slate on air while it is flat.
+func (e *Engine) watchPicture(now time.Time) {
+	if e.live != e.pictureOf {
+		e.pictureOf, e.judged, e.flatSince = e.live, 0, time.Time{}
+	}
+	if e.live == nil {
+		return
+	}
+	// A front without a watch (the input changed to one that reports its
+	// signal) clears what an earlier one found.
+	r, watched := e.live.readPicture()
+	if watched && r.judged == e.judged {
+		return
+	}
+	lost := false
+	if watched {
+		e.judged = r.judged
+		flat := r.spread <= flatSpread
+		switch {
+		case !flat:
+			e.flatSince = time.Time{}
+		case e.flatSince.IsZero():
+			e.flatSince = now
+		}
+		lost = flat && now.Sub(e.flatSince) >= flatFor
+	}
+	if lost == e.pictureLost {
+		return
+	}
+	e.pictureLost = lost
+	e.statsMu.Lock()
+	e.stats.Video.NoPicture = lost
+	e.statsMu.Unlock()
+	if lost {
+		e.log.Warn("no picture: the input sends a flat picture", "mean_luma", r.mean, "spread", r.spread)
+		e.emit(pipelines.EventPictureLost, "video", fmt.Sprintf("flat picture (mean luma %d of 255)", r.mean))
+	} else {
+		e.log.Info("picture back", "spread", r.spread)
+		e.emit(pipelines.EventPictureBack, "video", "")
+	}
+	e.startVideo()
 }
 
 func retireKey(f *front) string { return fmt.Sprintf("retire:%d", f.gen) }
@@ -1066,6 +1132,7 @@ func (e *Engine) cancelTimer(key string) {
 
 func (e *Engine) tick() {
 	now := time.Now()
+	e.watchPicture(now)
 	for _, r := range e.runs() {
 		if r.sink == nil {
 			continue

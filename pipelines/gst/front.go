@@ -1,6 +1,7 @@
 package gst
 
 /*
+#include <stdlib.h>
 #include "capbox.h"
 */
 import "C"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/go-gst/go-gst/gst"
 
@@ -32,6 +34,9 @@ type front struct {
 	// first is closed when the first sample arrives.
 	first     chan struct{}
 	firstOnce atomic.Bool
+	// picture watches the raw frames of an input that cannot report its
+	// signal (nil: no watch); freed with the pipeline.
+	picture *C.capbox_picture
 	// keyAsked is when the hub last asked this front for a keyframe
 	// (under the hub's lock).
 	keyAsked time.Time
@@ -79,6 +84,11 @@ func newFront(track string, plan pipelines.Front, onSample func(*front)) (*front
 		}
 	}
 	f := &front{track: track, plan: plan, pipe: pp, sink: celem(sinkEl), gen: gen, first: make(chan struct{}), eos: make(chan struct{}), onSample: onSample}
+	if i := pictureTarget(plan.Chain); plan.WatchPicture && i >= 0 {
+		pad := C.CString("sink")
+		f.picture = C.capbox_watch_picture(celem(els[i]), pad)
+		C.free(unsafe.Pointer(pad))
+	}
 	fronts.Store(gen, f)
 	C.capbox_sink_callbacks(f.sink, C.guintptr(gen))
 	return f, nil
@@ -154,3 +164,35 @@ func (f *front) pull() (*C.GstBuffer, *C.GstCaps, C.capbox_buf_info) {
 
 // requestKeyframe asks this front's encoder for a keyframe.
 func (f *front) requestKeyframe() bool { return C.capbox_request_keyframe(f.sink) != 0 }
+
+// pictureTarget is the element whose sink pad a picture watch looks at:
+// the first one after the capture and its decoder, which gets raw frames
+// in system memory (-1: none).
+func pictureTarget(chain []pipelines.Element) int {
+	for i, e := range chain {
+		switch e.Factory {
+		case "v4l2src", "videotestsrc", "capsfilter", "jpegdec", "v4l2jpegdec", "decodebin":
+		default:
+			return i
+		}
+	}
+	return -1
+}
+
+// pictureReading is the watch's latest judgement: how many frames it
+// sampled so far, and the spread and mean of the last one's luma (0-255).
+type pictureReading struct {
+	judged       uint64
+	spread, mean int
+}
+
+// readPicture reads the watch; false when the front has none.
+func (f *front) readPicture() (pictureReading, bool) {
+	if f.picture == nil {
+		return pictureReading{}, false
+	}
+	var judged C.guint64
+	var spread, mean C.guint
+	C.capbox_picture_read(f.picture, &judged, &spread, &mean)
+	return pictureReading{judged: uint64(judged), spread: int(spread), mean: int(mean)}, true
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -159,6 +160,13 @@ func watchEvents(t *testing.T, e *Engine) *eventLog {
 		}
 	}()
 	return l
+}
+
+// has reports whether an event of a kind arrived that was not waited for.
+func (l *eventLog) has(kind pipelines.EventKind) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.ContainsFunc(l.evs, func(ev pipelines.Event) bool { return ev.Kind == kind })
 }
 
 // wait waits for an event of a kind that has not been waited for yet.
