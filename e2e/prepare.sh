@@ -90,6 +90,11 @@ if [ "$arch" = arm64 ]; then
 		mv "$root.tmp" "$root"
 		stamp root "$rootwant"
 	fi
+	# The links update-alternatives would make (no install scripts ran): BLAS and LAPACK, which
+	# ffmpeg's libraries load by their generic names.
+	for l in blas/libblas.so.3 lapack/liblapack.so.3; do
+		[ -e "$root/usr/lib/aarch64-linux-gnu/${l#*/}" ] || ln -s "$l" "$root/usr/lib/aarch64-linux-gnu/${l#*/}"
+	done
 fi
 
 # 2. Kernel image and its modules, plus the pieces of the tree the module build needs.
