@@ -207,6 +207,13 @@ func (l testLog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// testSourceRig runs the agent on the test pattern with the default config.
+func testSourceRig(t *testing.T) *rig {
+	cfg := config.Default()
+	cfg.Capture.Video = "test"
+	return newRig(t, cfg, board.Detection{}, nil)
+}
+
 func hdmiConfig() config.Config {
 	cfg := config.Default()
 	cfg.Outputs = nil
@@ -263,9 +270,7 @@ func TestSignalLossAndReturn(t *testing.T) {
 // runtime shows it and keeps the capture running to see the picture).
 func TestFlatPictureIsNoSignal(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg := config.Default()
-		cfg.Capture.Video = "test"
-		r := newRig(t, cfg, board.Detection{}, nil)
+		r := testSourceRig(t)
 		defer r.stop()
 		synctest.Wait()
 		rt := r.rt()
@@ -383,9 +388,7 @@ func TestFlappingInput(t *testing.T) {
 // delay, keeps reporting, and never returns on its own.
 func TestRuntimeCrashIsRestartedWithBackoff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg := config.Default()
-		cfg.Capture.Video = "test"
-		r := newRig(t, cfg, board.Detection{}, nil)
+		r := testSourceRig(t)
 		defer r.stop()
 		synctest.Wait()
 		var gaps []time.Duration
@@ -502,9 +505,7 @@ func TestHardwareFailuresFallToNextRung(t *testing.T) {
 // A config change restarts only what changed; a bad one changes nothing.
 func TestApplyRestartsOnlyWhatChanged(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg := config.Default()
-		cfg.Capture.Video = "test"
-		r := newRig(t, cfg, board.Detection{}, nil)
+		r := testSourceRig(t)
 		defer r.stop()
 		synctest.Wait()
 		rt := r.rt()
@@ -541,9 +542,7 @@ func TestApplyRestartsOnlyWhatChanged(t *testing.T) {
 // restart_pipeline 1000 times: every runtime stops, nothing accumulates.
 func TestThousandRestartsLeakNothing(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg := config.Default()
-		cfg.Capture.Video = "test"
-		r := newRig(t, cfg, board.Detection{}, nil)
+		r := testSourceRig(t)
 		synctest.Wait()
 		b := box{r.a}
 		for range 1000 {
@@ -566,9 +565,7 @@ func TestThousandRestartsLeakNothing(t *testing.T) {
 
 func TestCommandsAnswerTyped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg := config.Default()
-		cfg.Capture.Video = "test"
-		r := newRig(t, cfg, board.Detection{}, nil)
+		r := testSourceRig(t)
 		defer r.stop()
 		synctest.Wait()
 		b := box{r.a}
