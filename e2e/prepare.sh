@@ -53,9 +53,10 @@ fi
 # ffprobe), busybox for the initramfs, and the pinned kernel image and headers.
 root="$dir/root"
 if [ "$arch" = arm64 ]; then
-	# libblas3 and liblapack3 by name: ffmpeg needs libblas.so.3 and liblapack.so.3, virtual
-	# packages that debootstrap does not resolve.
-	userland=bash,coreutils,kmod,udev,iproute2,tar,busybox-static,v4l-utils,gstreamer1.0-tools,gstreamer1.0-plugins-base,gstreamer1.0-plugins-good,gstreamer1.0-plugins-bad,gstreamer1.0-plugins-ugly,gstreamer1.0-libav,gstreamer1.0-plugins-base-apps,mosquitto,mosquitto-clients,ffmpeg,libblas3,liblapack3
+	# gstreamer1.0-x holds the pango plugin (the slate's text and clock). libblas3 and
+	# liblapack3 by name: ffmpeg needs libblas.so.3 and liblapack.so.3, virtual packages that
+	# debootstrap does not resolve.
+	userland=bash,coreutils,kmod,udev,iproute2,tar,busybox-static,v4l-utils,gstreamer1.0-tools,gstreamer1.0-plugins-base,gstreamer1.0-x,gstreamer1.0-plugins-good,gstreamer1.0-plugins-bad,gstreamer1.0-plugins-ugly,gstreamer1.0-libav,gstreamer1.0-plugins-base-apps,mosquitto,mosquitto-clients,ffmpeg,libblas3,liblapack3
 	rootwant="bookworm $userland linux-image-$kver linux-headers-$kver $ver"
 	if ! stamp_ok root "$rootwant"; then
 		say "building the arm64 root with debootstrap (downloads ~400 MB once)"

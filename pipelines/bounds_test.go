@@ -57,3 +57,43 @@ func TestLockedInputIsEncodedWithinTheBounds(t *testing.T) {
 		})
 	}
 }
+
+// elementsWithout is a GStreamer registry that has every element but some.
+type elementsWithout []string
+
+func (m elementsWithout) HasElement(name string) bool {
+	for _, n := range m {
+		if n == name {
+			return false
+		}
+	}
+	return true
+}
+
+// Without GStreamer's pango plugin (textoverlay, clockoverlay) the slate
+// and the test pattern are planned without their text: a plain slate is
+// still a slate, where a missing element would leave the outputs on the
+// dead input.
+func TestSlateWithoutTextOverlays(t *testing.T) {
+	p, err := pipelines.Build(pipelines.Request{
+		VideoPin: "test", AudioPin: "none", BitrateKbps: 1000, KeyframeInterval: time.Second,
+		MaxWidth: 1280, MaxHeight: 720, MaxFPS: 30, SlateText: "Back soon",
+		Elements: elementsWithout{"textoverlay", "clockoverlay"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Slate == nil {
+		t.Fatal("no slate")
+	}
+	for _, f := range []pipelines.Front{p.Video, *p.Slate} {
+		for _, e := range f.Chain {
+			if e.Factory == "textoverlay" || e.Factory == "clockoverlay" {
+				t.Errorf("%s front uses %s, which is not installed", f.Kind, e.Factory)
+			}
+		}
+	}
+	if strings.Contains(p.Launch, "overlay") {
+		t.Errorf("launch line uses an overlay: %s", p.Launch)
+	}
+}

@@ -382,12 +382,14 @@ func videoFront(req Request, in input, enc chosenEncoder) (Front, error) {
 				{Name: "horizontal-speed", Value: "2"},
 			}},
 			Caps("video/x-raw,format=I420" + sizeCaps(in.width, in.height) + fpsCaps(in.fps)),
-			{Factory: "clockoverlay", Props: []Prop{
+		}
+		if req.has("clockoverlay") {
+			f.Chain = append(f.Chain, Element{Factory: "clockoverlay", Props: []Prop{
 				{Name: "text", Value: "capbox test pattern", Literal: true},
 				{Name: "time-format", Value: "%Y-%m-%d %H:%M:%S", Literal: true},
 				{Name: "halignment", Value: "left"}, {Name: "valignment", Value: "bottom"},
 				{Name: "font-desc", Value: "Sans 24", Literal: true},
-			}},
+			}})
 		}
 	case SourceSlate:
 		f.Chain = slateSource(req, in.width, in.height, in.fps)
@@ -490,23 +492,30 @@ func slateSource(req Request, w, h, fps int) []Element {
 	if text == "" {
 		text = " "
 	}
-	return []Element{
+	chain := []Element{
 		{Factory: "videotestsrc", Props: []Prop{
 			{Name: "is-live", Value: "true"}, {Name: "pattern", Value: "solid-color"},
 			{Name: "foreground-color", Value: "0xff202830"},
 		}},
 		Caps("video/x-raw,format=I420" + sizeCaps(w, h) + fpsCaps(fps)),
-		{Factory: "textoverlay", Props: []Prop{
+	}
+	// The text and the clock come from GStreamer's pango plugin: without
+	// it the slate is the plain background, which is still no dead stream.
+	if req.has("textoverlay") {
+		chain = append(chain, Element{Factory: "textoverlay", Props: []Prop{
 			{Name: "text", Value: text, Literal: true},
 			{Name: "font-desc", Value: "Sans 40", Literal: true},
 			{Name: "halignment", Value: "center"}, {Name: "valignment", Value: "center"},
-		}},
-		{Factory: "clockoverlay", Props: []Prop{
+		}})
+	}
+	if req.has("clockoverlay") {
+		chain = append(chain, Element{Factory: "clockoverlay", Props: []Prop{
 			{Name: "time-format", Value: "%H:%M:%S", Literal: true},
 			{Name: "halignment", Value: "right"}, {Name: "valignment", Value: "bottom"},
 			{Name: "font-desc", Value: "Sans 24", Literal: true},
-		}},
+		}})
 	}
+	return chain
 }
 
 // slateFront encodes the slate like the live picture (same size and
