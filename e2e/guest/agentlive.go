@@ -12,8 +12,8 @@ import (
 	"time"
 )
 
-// liveLimit is the bound for reporting a signal change (1.5 s), and startLimit how
-// long the agent may take to go live under TCG.
+// liveLimit is the bound for reporting a signal change (1.5 s; t.e.live() scales it for
+// the emulated aarch64 CPU), and startLimit how long the agent may take to go live under TCG.
 const (
 	liveLimit   = 1500 * time.Millisecond
 	startLimit  = 120 * time.Second
@@ -219,7 +219,7 @@ func agentSignalLoss(ctx context.Context, t *T) {
 		if err := setCtrl(ctx, e.vivid, fmt.Sprintf("dv_timings_signal_mode=%d", c.mode)); err != nil {
 			t.Fatalf("%v", err)
 		}
-		s.reported(ctx, t, c.name+"_reported", at, liveLimit, func(v map[string]any) bool {
+		s.reported(ctx, t, c.name+"_reported", at, t.e.live(), func(v map[string]any) bool {
 			cs, _ := v["capture"].(map[string]any)
 			ms, _ := v["moods"].(map[string]any)
 			return v["mode"] == "no_signal" && cs["signal"] == states[c.name] && ms["capture"] == "hungry"
@@ -229,7 +229,7 @@ func agentSignalLoss(ctx context.Context, t *T) {
 		if err := setCtrl(ctx, e.vivid, fmt.Sprintf("dv_timings_signal_mode=%d", modeCurrent)); err != nil {
 			t.Fatalf("%v", err)
 		}
-		s.reported(ctx, t, c.name+"_live_again", at, liveLimit, modeIs("streaming"))
+		s.reported(ctx, t, c.name+"_live_again", at, t.e.live(), modeIs("streaming"))
 		s.growing(t, c.name+" back", holdFor-time.Since(at))
 	}
 	s.stop(ctx, t)
@@ -339,6 +339,10 @@ func agentHotplug(ctx context.Context, t *T) {
 	fds0, thr0 := openFDs(pid), threads(pid)
 	holds0 := videoHolds(pid)
 	checkFDs := func(after string) {
+		// A torn-down pipeline's bus (two descriptors) is freed when the Go wrapper holding it
+		// is collected, which capboxd asks for within seconds of a teardown: a leak is a count
+		// that does not come back, not one that takes a moment.
+		_, _ = waitFor(ctx, 10*time.Second, func() (bool, error) { return openFDs(pid) <= fds0, nil })
 		fds, thr := openFDs(pid), threads(pid)
 		t.Fact(after+"_fds_before_after", "%d/%d", fds0, fds)
 		t.Fact(after+"_threads_before_after", "%d/%d", thr0, thr)
@@ -354,7 +358,7 @@ func agentHotplug(ctx context.Context, t *T) {
 	if err := setCtrl(ctx, e.vivid, "inject_fatal_streaming_error=1"); err != nil {
 		t.Fatalf("%v", err)
 	}
-	s.reported(ctx, t, "eio_reported", at, liveLimit, func(v map[string]any) bool { return v["mode"] != "streaming" })
+	s.reported(ctx, t, "eio_reported", at, t.e.live(), func(v map[string]any) bool { return v["mode"] != "streaming" })
 	s.reported(ctx, t, "live_after_eio", at, replugLimit, modeIs("streaming"))
 	s.growing(t, "after the streaming error", holdFor-time.Since(at))
 	checkFDs("eio")
@@ -410,8 +414,8 @@ func agentHotplug(ctx context.Context, t *T) {
 // lostGone waits for the report of an input that went away: the state within 1.5 s, and
 // evt/signal_lost saying gone.
 func (s *session) lostGone(ctx context.Context, t *T, name string, at time.Time) {
-	s.reported(ctx, t, name+"_reported", at, liveLimit, notStreaming)
-	if d, err := s.fleet.waitMsg(ctx, at, liveLimit, "/evt/signal_lost", func(v map[string]any) bool {
+	s.reported(ctx, t, name+"_reported", at, t.e.live(), notStreaming)
+	if d, err := s.fleet.waitMsg(ctx, at, t.e.live(), "/evt/signal_lost", func(v map[string]any) bool {
 		data, _ := v["data"].(map[string]any)
 		return data["gone"] == true
 	}); err != nil {
@@ -455,12 +459,12 @@ func agentMQTTEvents(ctx context.Context, t *T) {
 	if err := setCtrl(ctx, e.vivid, fmt.Sprintf("dv_timings_signal_mode=%d", modeNoSignal)); err != nil {
 		t.Fatalf("%v", err)
 	}
-	if d, err := s.fleet.waitMsg(ctx, at, liveLimit, "/evt/signal_lost", func(v map[string]any) bool { return v["part"] == "capture" }); err != nil {
+	if d, err := s.fleet.waitMsg(ctx, at, t.e.live(), "/evt/signal_lost", func(v map[string]any) bool { return v["part"] == "capture" }); err != nil {
 		t.Errorf("evt/signal_lost: %v", err)
 	} else {
 		t.Timing("evt_signal_lost", d)
 	}
-	s.reported(ctx, t, "hungry_mood", at, liveLimit, func(v map[string]any) bool {
+	s.reported(ctx, t, "hungry_mood", at, t.e.live(), func(v map[string]any) bool {
 		ms, _ := v["moods"].(map[string]any)
 		return ms["capture"] == "hungry" && v["mood"] == "hungry"
 	})
@@ -468,7 +472,7 @@ func agentMQTTEvents(ctx context.Context, t *T) {
 	if err := setCtrl(ctx, e.vivid, fmt.Sprintf("dv_timings_signal_mode=%d", modeCurrent)); err != nil {
 		t.Fatalf("%v", err)
 	}
-	if d, err := s.fleet.waitMsg(ctx, at, liveLimit, "/evt/signal_locked", func(v map[string]any) bool { return v["msg"] == "576p50" }); err != nil {
+	if d, err := s.fleet.waitMsg(ctx, at, t.e.live(), "/evt/signal_locked", func(v map[string]any) bool { return v["msg"] == "576p50" }); err != nil {
 		t.Errorf("evt/signal_locked (576p50): %v", err)
 	} else {
 		t.Timing("evt_signal_locked", d)
