@@ -81,18 +81,18 @@ type Engine struct {
 	// flatFor; the slate is on air and the live front keeps running so the
 	// watch sees the picture come back. flatSince and judged follow the
 	// watch of pictureOf.
-	pictureLost bool
-	flatSince   time.Time
-	judged      uint64
-	pictureOf   *front
-	liveRetry                   *backoff.Backoff
-	liveFailed                  bool
-	videoFailing, audioFailing  bool
-	audioRetry                  *backoff.Backoff
-	outputs                     map[string]*outputRun
-	order                       []string
-	recorder                    *outputRun
-	timers                      map[string]*time.Timer
+	pictureLost                bool
+	flatSince                  time.Time
+	judged                     uint64
+	pictureOf                  *front
+	liveRetry                  *backoff.Backoff
+	liveFailed                 bool
+	videoFailing, audioFailing bool
+	audioRetry                 *backoff.Backoff
+	outputs                    map[string]*outputRun
+	order                      []string
+	recorder                   *outputRun
+	timers                     map[string]*time.Timer
 
 	statsMu sync.Mutex
 	stats   pipelines.Stats
