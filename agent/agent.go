@@ -107,8 +107,6 @@ type Deps struct {
 
 // Timings of the supervisor.
 const (
-	// TrialTimeout bounds a rung's trial run.
-	TrialTimeout = 5 * time.Second
 	// StallAfter is how long a part may deliver nothing before it is
 	// called lost and restarted.
 	StallAfter = 5 * time.Second
@@ -425,7 +423,7 @@ func (a *Agent) choosePlan(ctx context.Context) (pipelines.Plan, error) {
 		if !needsTrial(plan) || a.deps.Trial == nil || !a.signalUsable() {
 			return plan, nil
 		}
-		first, err := a.deps.Trial(ctx, plan.Video, TrialTimeout)
+		first, err := a.deps.Trial(ctx, plan.Video, a.cfg.Encode.TrialTimeout.D())
 		if err == nil {
 			a.log.Info("encoder trial passed", "encoder", plan.Encoder.Element, "rung", plan.Encoder.Rung, "first_buffer", first.Round(time.Millisecond))
 			return plan, nil

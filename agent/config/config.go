@@ -61,6 +61,9 @@ type Encode struct {
 	// (dmabuf). false keeps the copying rung: for a driver whose dmabuf
 	// path misbehaves (HARDWARE.md lists some), or to compare the two.
 	ZeroCopy bool `yaml:"zero_copy" json:"zero_copy"`
+	// TrialTimeout is how long a hardware rung may take for its first
+	// encoded frame before the next rung is tried.
+	TrialTimeout Duration `yaml:"trial_timeout" json:"trial_timeout"`
 }
 
 // Output is one destination. Secrets go in Key/KeyFile (RTMP stream keys)
@@ -135,6 +138,7 @@ func Default() Config {
 			Codec: "h264", Encoder: "auto", BitrateKbps: 4000,
 			KeyframeInterval: Duration(2 * time.Second),
 			MaxWidth:         1920, MaxHeight: 1080, MaxFPS: 60, ZeroCopy: true,
+			TrialTimeout: Duration(5 * time.Second),
 		},
 		Outputs: []Output{{Name: "live", URL: fmt.Sprintf("srt://:%d?mode=listener", DefaultSRTPort)}},
 		Record: Record{

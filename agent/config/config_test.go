@@ -66,7 +66,7 @@ speling: true
 func TestValidationListsEveryError(t *testing.T) {
 	doc := `
 device: { id: "Bad ID" }
-encode: { bitrate_kbps: 10, keyframe_interval: 1h, max_width: 7 }
+encode: { bitrate_kbps: 10, keyframe_interval: 1h, max_width: 7, trial_timeout: 10m }
 outputs:
   - { name: a, url: "ftp://x" }
   - { name: a, url: "srt://host:9000?passphrase=short" }
@@ -81,7 +81,7 @@ log: { level: loud }
 	for _, e := range es {
 		paths[e.Path] = true
 	}
-	for _, p := range []string{"device.id", "encode.bitrate_kbps", "encode.keyframe_interval", "encode.max_width",
+	for _, p := range []string{"device.id", "encode.bitrate_kbps", "encode.keyframe_interval", "encode.max_width", "encode.trial_timeout",
 		"outputs[0].url", "outputs[1].name", "outputs[1].url", "outputs[2].url", "record.format", "record.segment",
 		"fleet.broker", "fleet.telemetry_interval", "log.level"} {
 		if !paths[p] {

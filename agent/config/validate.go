@@ -70,6 +70,9 @@ func (c *Config) Validate() Errors {
 	if k := e.KeyframeInterval.D(); k < 500*time.Millisecond || k > 10*time.Second {
 		add("encode.keyframe_interval", "want 500ms..10s, got %s", k)
 	}
+	if k := e.TrialTimeout.D(); k < time.Second || k > time.Minute {
+		add("encode.trial_timeout", "want 1s..1m, got %s", k)
+	}
 	if e.MaxWidth < 160 || e.MaxWidth > 4096 || e.MaxWidth%2 != 0 {
 		add("encode.max_width", "want an even number 160..4096, got %d", e.MaxWidth)
 	}
