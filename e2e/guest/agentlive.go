@@ -355,7 +355,10 @@ func agentHotplug(ctx context.Context, t *T) {
 		if fds > fds0 {
 			t.Errorf("capboxd holds %d descriptors after the %s, %d before (video nodes: %v, before: %v)", fds, after, fds0, videoHolds(pid), holds0)
 		}
-		if thr > thr0+2 {
+		// Go keeps the OS threads it made for a peak of blocking cgo calls (each pipeline's bus
+		// reader, more of them while an old and a new front overlap) and reuses them: a few
+		// more than at start is that pool, a leak grows with every cycle.
+		if thr > thr0+6 {
 			t.Errorf("capboxd runs %d threads after the %s, %d before", thr, after, thr0)
 		}
 	}
