@@ -348,7 +348,7 @@ func agentHotplug(ctx context.Context, t *T) {
 		// A torn-down pipeline's bus (two descriptors) is freed when the Go wrapper holding it
 		// is collected, which capboxd asks for within seconds of a teardown: a leak is a count
 		// that does not come back, not one that takes a moment.
-		_, _ = waitFor(ctx, 10*time.Second, func() (bool, error) { return openFDs(pid) <= fds0, nil })
+		_, _ = waitFor(ctx, t.e.slow(10*time.Second), func() (bool, error) { return openFDs(pid) <= fds0, nil })
 		fds, thr := openFDs(pid), threads(pid)
 		t.Fact(after+"_fds_before_after", "%d/%d", fds0, fds)
 		t.Fact(after+"_threads_before_after", "%d/%d", thr0, thr)
