@@ -423,11 +423,14 @@ func (e *Engine) onFrontMsg(f *front, m busMsg) {
 	}
 	switch f {
 	case e.live:
+		// Report and bring the slate up first: the failed capture's
+		// teardown can take seconds in a struggling driver. The retry
+		// runs on this loop, so it starts only after the device is let go.
 		e.hub.detach(f)
-		f.stop()
 		e.live = nil
 		e.videoFailed(err)
 		e.startVideo()
+		f.stop()
 	case e.slate:
 		e.hub.detach(f)
 		f.stop()
