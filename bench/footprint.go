@@ -110,19 +110,11 @@ func gzipSize(path string) (int64, error) {
 // steadyRSS streams the overhead figure's stream with capboxd alone and
 // samples its resident set every second.
 func (b *bench) steadyRSS(ctx context.Context, res *FootprintResult) error {
-	port, err := freeUDPPort()
-	if err != nil {
-		return err
-	}
-	in, err := startIngest(port, filepath.Join(b.out, "logs", "footprint-ingest.log"))
+	in, st, _, err := b.ingestAndStreams(ctx, filepath.Join(b.out, "logs", "footprint-ingest.log"))
 	if err != nil {
 		return err
 	}
 	defer in.kill()
-	st, err := b.setup.streams(ctx, port)
-	if err != nil {
-		return err
-	}
 	p, err := startProc(capboxd, pick(st, capboxd), nil, filepath.Join(b.out, "logs", "footprint-capboxd.log"), false)
 	if err != nil {
 		return err

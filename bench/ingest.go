@@ -46,6 +46,25 @@ func freeUDPPort() (int, error) {
 
 // startIngest starts the listener on port and waits until its socket is
 // bound (at most 10 s).
+// ingestAndStreams starts an ingest on a free loopback port and makes every
+// contender's stream to it; the caller kills the ingest.
+func (b *bench) ingestAndStreams(ctx context.Context, logPath string) (*ingest, []stream, int, error) {
+	port, err := freeUDPPort()
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	in, err := startIngest(port, logPath)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	st, err := b.setup.streams(ctx, port)
+	if err != nil {
+		in.kill()
+		return nil, nil, 0, err
+	}
+	return in, st, port, nil
+}
+
 func startIngest(port int, logPath string) (*ingest, error) {
 	pr, pw, err := os.Pipe()
 	if err != nil {

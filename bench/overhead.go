@@ -98,23 +98,15 @@ func (b *bench) overhead(ctx context.Context) (*OverheadResult, error) {
 func (b *bench) overheadRun(ctx context.Context, name string, rep int, d time.Duration) OverheadRun {
 	r := OverheadRun{Contender: name, Rep: rep, Load1: load1()}
 	fail := func(err error) OverheadRun { r.Err = err.Error(); return r }
-	port, err := freeUDPPort()
-	if err != nil {
-		return fail(err)
-	}
 	tag := fmt.Sprintf("overhead-%d-%s", rep, name)
 	if rep == 0 {
 		tag = "overhead-warmup-" + name
 	}
-	in, err := startIngest(port, filepath.Join(b.out, "logs", tag+"-ingest.log"))
+	in, st, _, err := b.ingestAndStreams(ctx, filepath.Join(b.out, "logs", tag+"-ingest.log"))
 	if err != nil {
 		return fail(err)
 	}
 	defer in.kill()
-	st, err := b.setup.streams(ctx, port)
-	if err != nil {
-		return fail(err)
-	}
 	argv := pick(st, name)
 	p, err := startProc(name, argv, nil, filepath.Join(b.out, "logs", tag+".log"), true)
 	if err != nil {

@@ -81,19 +81,10 @@ func (b *bench) recovery(ctx context.Context) (*RecoveryResult, error) {
 func (b *bench) recoveryRun(ctx context.Context, name string, rep int, loop string) (r RecoveryRun) {
 	r = RecoveryRun{Contender: name, Rep: rep, DownS: b.opt.down.Seconds(), Load1: load1()}
 	fail := func(err error) RecoveryRun { r.Err = err.Error(); return r }
-	port, err := freeUDPPort()
-	if err != nil {
-		return fail(err)
-	}
 	tag := fmt.Sprintf("recovery-%d-%s", rep, name)
 	ingestLog := func(n int) string { return filepath.Join(b.out, "logs", fmt.Sprintf("%s-ingest%d.log", tag, n)) }
-	in, err := startIngest(port, ingestLog(1))
+	in, st, port, err := b.ingestAndStreams(ctx, ingestLog(1))
 	if err != nil {
-		return fail(err)
-	}
-	st, err := b.setup.streams(ctx, port)
-	if err != nil {
-		in.kill()
 		return fail(err)
 	}
 	argv := pick(st, name)

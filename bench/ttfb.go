@@ -76,20 +76,12 @@ func (b *bench) ttfb(ctx context.Context) (*TTFBResult, error) {
 func (b *bench) ttfbRun(ctx context.Context, name string, rep int) TTFBRun {
 	r := TTFBRun{Contender: name, Rep: rep, Load1: load1()}
 	fail := func(err error) TTFBRun { r.Err = err.Error(); return r }
-	port, err := freeUDPPort()
-	if err != nil {
-		return fail(err)
-	}
 	tag := fmt.Sprintf("ttfb-%d-%s", rep, name)
-	in, err := startIngest(port, filepath.Join(b.out, "logs", tag+"-ingest.log"))
+	in, st, _, err := b.ingestAndStreams(ctx, filepath.Join(b.out, "logs", tag+"-ingest.log"))
 	if err != nil {
 		return fail(err)
 	}
 	defer in.kill()
-	st, err := b.setup.streams(ctx, port)
-	if err != nil {
-		return fail(err)
-	}
 	logPath := filepath.Join(b.out, "logs", tag+".log")
 	p, err := startProc(name, pick(st, name), nil, logPath, false)
 	if err != nil {
