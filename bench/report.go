@@ -2,7 +2,8 @@ package main
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -23,12 +24,7 @@ func renderSummary(r *Results) string {
 	p("")
 	p("Machine: %s, %d cores, %d MiB, Linux %s, %s. Commit %s. Load average %s at the start, %s at the end. Run took %.0f s.",
 		m.CPU, m.Cores, m.MemMiB, m.Kernel, m.OS, m.Commit, m.LoadStart, m.LoadEnd, r.DurationS)
-	keys := make([]string, 0, len(m.Tools))
-	for k := range m.Tools {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(m.Tools)) {
 		p("- %s: %s", k, m.Tools[k])
 	}
 	p("")
@@ -159,12 +155,7 @@ func renderSummary(r *Results) string {
 	if len(r.Errors) > 0 {
 		p("## Errors")
 		p("")
-		keys := make([]string, 0, len(r.Errors))
-		for k := range r.Errors {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(r.Errors)) {
 			p("- %s: %s", k, r.Errors[k])
 		}
 		p("")
