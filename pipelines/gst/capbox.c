@@ -5,45 +5,9 @@
 #include <time.h>
 #include <math.h>
 
-// The per-buffer path runs here, in C: pulling a sample, copying buffer
-// metadata (the memory is shared, not copied) and pushing it into each
-// output's appsrc. Going through go-gst's wrappers would allocate Go
-// objects with finalizers per buffer and keep C memory alive until a GC.
-
-// running converts a buffer time to running time in its segment
-// (encoders shift their segment so DTS stays positive).
-static GstClockTime running(const GstSegment *seg, GstClockTime t) {
-	if (!GST_CLOCK_TIME_IS_VALID(t) || seg == NULL || seg->format != GST_FORMAT_TIME) return t;
-	guint64 rt;
-	if (gst_segment_to_running_time_full(seg, GST_FORMAT_TIME, t, &rt) != 1) return GST_CLOCK_TIME_NONE;
-	return rt;
-}
-
-// capbox_pull takes a sample and returns its buffer, with timestamps
-// turned into running time (a writable copy; memory is shared).
-GstBuffer *capbox_pull(GstElement *sink, GstCaps **caps, capbox_buf_info *info) {
-	GstSample *s = gst_app_sink_pull_sample(GST_APP_SINK(sink));
-	if (s == NULL) return NULL;
-	GstBuffer *b = gst_sample_get_buffer(s);
-	GstCaps *c = gst_sample_get_caps(s);
-	const GstSegment *seg = gst_sample_get_segment(s);
-	if (b != NULL) {
-		b = gst_buffer_copy(b);
-		GST_BUFFER_PTS(b) = running(seg, GST_BUFFER_PTS(b));
-		GST_BUFFER_DTS(b) = running(seg, GST_BUFFER_DTS(b));
-	}
-	if (c != NULL) gst_caps_ref(c);
-	gst_sample_unref(s);
-	*caps = c;
-	if (b != NULL) {
-		info->pts = GST_BUFFER_PTS(b);
-		info->dts = GST_BUFFER_DTS(b);
-		info->duration = GST_BUFFER_DURATION(b);
-		info->delta = GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DELTA_UNIT);
-		info->size = gst_buffer_get_size(b);
-	}
-	return b;
-}
+// Pushing into an appsrc runs here, in C: going through go-gst's wrappers
+// would allocate Go objects with finalizers per buffer and keep C memory
+// alive until a GC. The hub that calls it is in hub.c.
 
 // capbox_forward pushes a metadata copy of b into src with its timestamps
 // moved by offset ns (from the front's clock base to the output's).
@@ -367,25 +331,4 @@ void capbox_eos_sources(GstElement *pipeline) {
 	}
 	g_value_unset(&v);
 	gst_iterator_free(it);
-}
-
-// Appsink callbacks straight into Go with the front's id: going through
-// go-gst's callback wrappers makes a Go object with a finalizer for the
-// appsink on every sample.
-extern GstFlowReturn capboxNewSample(guintptr id);
-extern void capboxEOS(guintptr id);
-
-static GstFlowReturn capbox_on_sample(GstAppSink *sink, gpointer data) {
-	return capboxNewSample((guintptr)data);
-}
-
-static void capbox_on_eos(GstAppSink *sink, gpointer data) {
-	capboxEOS((guintptr)data);
-}
-
-void capbox_sink_callbacks(GstElement *sink, guintptr id) {
-	GstAppSinkCallbacks cb = {0};
-	cb.new_sample = capbox_on_sample;
-	cb.eos = capbox_on_eos;
-	gst_app_sink_set_callbacks(GST_APP_SINK(sink), &cb, (gpointer)id, NULL);
 }

@@ -1,6 +1,6 @@
-// capbox.h: the C side of pipelines/gst. The per-buffer path (pull a
-// sample, copy buffer metadata, push into each output) and reads of boxed
-// properties run in C, so no Go object with a finalizer is made per buffer.
+// capbox.h: the C side of pipelines/gst. The per-buffer path (the hub:
+// pull a sample, copy buffer metadata, push into each output) and reads of
+// boxed properties run in C, so nothing per buffer enters Go.
 #ifndef CAPBOX_H
 #define CAPBOX_H
 
@@ -8,12 +8,6 @@
 #include <gst/app/gstappsrc.h>
 #include <gst/app/gstappsink.h>
 #include <gst/video/video.h>
-
-typedef struct {
-	GstClockTime pts, dts, duration;
-	gboolean delta;
-	gsize size;
-} capbox_buf_info;
 
 typedef struct { gint64 bytes; gint64 buffers; } capbox_counter;
 
@@ -29,7 +23,6 @@ void capbox_picture_read(capbox_picture *p, guint64 *judged, guint *spread, guin
 
 typedef struct { gint64 bytes_sent; double rtt_ms; gint64 pkts_sent; gint64 pkts_lost; gint callers; } capbox_srt_stats;
 
-GstBuffer *capbox_pull(GstElement *sink, GstCaps **caps, capbox_buf_info *info);
 GstFlowReturn capbox_forward(GstElement *src, GstBuffer *b, gint64 offset, gboolean discont);
 guint64 capbox_src_level(GstElement *src);
 void capbox_src_caps(GstElement *src, GstCaps *caps);
@@ -54,7 +47,27 @@ GstClockTime capbox_buf_pts(GstBuffer *b);
 char *capbox_prop_string(GstElement *e, const char *name);
 void capbox_wake_bus(GstElement *pipeline);
 void capbox_eos_sources(GstElement *pipeline);
-void capbox_sink_callbacks(GstElement *sink, guintptr id);
 gboolean capbox_link_pads(GstElement *src, const char *srcpad, GstElement *sink, const char *sinkpad);
+
+// The hub (hub.c): fronts' encoded buffers to every output, in C.
+enum { CAPBOX_VIDEO = 0, CAPBOX_AUDIO = 1 };
+typedef struct capbox_hub capbox_hub;
+typedef struct capbox_front capbox_front;
+typedef struct capbox_out capbox_out;
+typedef struct { guint64 frames, bytes; gint64 last_wall_us; guintptr active; } capbox_track_stats;
+
+capbox_hub *capbox_hub_new(guintptr id);
+void capbox_hub_close(capbox_hub *h);
+capbox_front *capbox_front_new(capbox_hub *h, GstElement *sink, gint track, guintptr id);
+void capbox_front_release(capbox_front *f);
+gboolean capbox_front_request_keyframe(capbox_front *f);
+void capbox_hub_set_pending(capbox_hub *h, capbox_front *f);
+void capbox_hub_detach(capbox_hub *h, capbox_front *f);
+guintptr capbox_hub_active(capbox_hub *h, gint track);
+capbox_out *capbox_hub_add_out(capbox_hub *h, GstElement *vsrc, GstElement *asrc, gint64 base, guint64 limit);
+void capbox_hub_remove_out(capbox_hub *h, capbox_out *o);
+guint64 capbox_hub_dropped(capbox_hub *h, capbox_out *o);
+void capbox_hub_track_stats(capbox_hub *h, gint track, capbox_track_stats *out);
+GstBuffer *capbox_hub_keyframe(capbox_hub *h, GstCaps **caps);
 
 #endif

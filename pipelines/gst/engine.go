@@ -321,7 +321,7 @@ func (e *Engine) startVideo() {
 // can take seconds to start, and the loop must keep switching and
 // restarting other parts meanwhile).
 func (e *Engine) startFront(trackName string, plan pipelines.Front) (*front, error) {
-	f, err := newFront(trackName, plan, e.hub.onSample)
+	f, err := newFront(trackName, plan, e.hub)
 	if err != nil {
 		return nil, err
 	}
@@ -1262,19 +1262,19 @@ func dirBytes(dir string) (uint64, error) {
 // returns how long the first buffer took.
 func Trial(ctx context.Context, f pipelines.Front, timeout time.Duration) (time.Duration, error) {
 	const want = 3
-	got := make(chan struct{}, want)
-	fr, err := newFront("video", f, func(fr *front) {
-		buf, caps, _ := fr.pull()
-		C.capbox_buffer_unref(buf)
-		C.capbox_caps_unref(caps)
+	took := make(chan struct{}, 1)
+	h := newHub(func(string, *front, *front) {
 		select {
-		case got <- struct{}{}:
+		case took <- struct{}{}:
 		default:
 		}
 	})
+	defer h.close()
+	fr, err := newFront("video", f, h)
 	if err != nil {
 		return 0, err
 	}
+	h.setPending(fr)
 	defer fr.stop()
 	start := time.Now()
 	if err := fr.start(); err != nil {
@@ -1282,22 +1282,25 @@ func Trial(ctx context.Context, f pipelines.Front, timeout time.Duration) (time.
 	}
 	var first time.Duration
 	deadline := time.After(timeout)
-	for i := 0; i < want; i++ {
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+	for {
 		select {
-		case <-got:
-			if i == 0 {
-				first = time.Since(start)
+		case <-took:
+			// The front went on air with its first buffer.
+			first = time.Since(start)
+		case <-poll.C:
+			if frames, _, _, _ := h.trackStats("video"); frames >= want && first > 0 {
+				return first, nil
 			}
 		case m := <-fr.pipe.msgs:
 			if m.err != nil {
 				return 0, m.err
 			}
-			i--
 		case <-deadline:
 			return 0, fmt.Errorf("no encoded video within %s", timeout)
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		}
 	}
-	return first, nil
 }

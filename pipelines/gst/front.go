@@ -26,33 +26,24 @@ type front struct {
 	plan  pipelines.Front
 	pipe  *pipe
 	sink  *C.GstElement
-	// baseNS is the pipeline's base time (ns), read once the first sample
-	// arrives: the pipeline is playing by then, and samples can arrive
-	// before start() returns.
-	baseNS atomic.Int64
-	gen    uint64
-	// first is closed when the first sample arrives.
-	first     chan struct{}
-	firstOnce atomic.Bool
+	gen   uint64
+	// c is the hub's side of this front (nil until attached); given back
+	// once the pipeline stopped.
+	c           *C.capbox_front
+	releaseOnce sync.Once
 	// picture watches the raw frames of an input that cannot report its
 	// signal (nil: no watch); freed with the pipeline.
 	picture *C.capbox_picture
-	// keyAsked is when the hub last asked this front for a keyframe
-	// (under the hub's lock).
-	keyAsked time.Time
 	// eos is closed when the end of stream reaches the appsink: the
 	// encoder has drained.
 	eos     chan struct{}
 	eosOnce sync.Once
-	// onSample runs on the streaming thread for every sample.
-	onSample func(*front)
 }
 
 var frontGen atomic.Uint64
 
-// newFront builds (but does not start) a front; onSample runs on the
-// streaming thread for every sample.
-func newFront(track string, plan pipelines.Front, onSample func(*front)) (*front, error) {
+// newFront builds (but does not start) a front whose samples go to h.
+func newFront(track string, plan pipelines.Front, h *hub) (*front, error) {
 	gen := frontGen.Add(1)
 	pp, err := newPipe(fmt.Sprintf("%s-%s-%d", track, plan.Kind, gen))
 	if err != nil {
@@ -83,33 +74,19 @@ func newFront(track string, plan pipelines.Front, onSample func(*front)) (*front
 			return nil, fmt.Errorf("%w: %s ! appsink", ErrLink, plan.Chain[len(plan.Chain)-1].Factory)
 		}
 	}
-	f := &front{track: track, plan: plan, pipe: pp, sink: celem(sinkEl), gen: gen, first: make(chan struct{}), eos: make(chan struct{}), onSample: onSample}
+	f := &front{track: track, plan: plan, pipe: pp, sink: celem(sinkEl), gen: gen, eos: make(chan struct{})}
 	if i := pictureTarget(plan.Chain); plan.WatchPicture && i >= 0 {
 		pad := C.CString("sink")
 		f.picture = C.capbox_watch_picture(celem(els[i]), pad)
 		C.free(unsafe.Pointer(pad))
 	}
 	fronts.Store(gen, f)
-	C.capbox_sink_callbacks(f.sink, C.guintptr(gen))
+	h.attach(f)
 	return f, nil
 }
 
 // fronts maps the id the C callbacks carry to the front.
 var fronts sync.Map // uint64 -> *front
-
-//export capboxNewSample
-func capboxNewSample(id C.guintptr) C.GstFlowReturn {
-	v, ok := fronts.Load(uint64(id))
-	if !ok {
-		return C.GST_FLOW_FLUSHING
-	}
-	f := v.(*front)
-	if f.firstOnce.CompareAndSwap(false, true) {
-		close(f.first)
-	}
-	f.onSample(f)
-	return C.GST_FLOW_OK
-}
 
 //export capboxEOS
 func capboxEOS(id C.guintptr) {
@@ -122,20 +99,15 @@ func capboxEOS(id C.guintptr) {
 // start plays the front.
 func (f *front) start() error { return f.pipe.start(true) }
 
-// base is the front's clock base: buffer running time + base = the
-// system clock's time at capture, comparable across pipelines.
-func (f *front) base() time.Duration {
-	if b := f.baseNS.Load(); b != 0 {
-		return time.Duration(b)
-	}
-	b := baseTime(f.pipe.p)
-	f.baseNS.Store(int64(b))
-	return b
-}
-
+// stop tears the pipeline down, then takes the front off its hub.
 func (f *front) stop() {
 	f.pipe.stop()
 	fronts.Delete(f.gen)
+	f.releaseOnce.Do(func() {
+		if f.c != nil {
+			C.capbox_front_release(f.c)
+		}
+	})
 }
 
 // drain ends the source and waits (bounded) until the encoder has handed
@@ -153,17 +125,6 @@ func (f *front) drain(timeout time.Duration) {
 	case <-time.After(timeout):
 	}
 }
-
-// pull takes the next sample off the appsink; the caller unrefs.
-func (f *front) pull() (*C.GstBuffer, *C.GstCaps, C.capbox_buf_info) {
-	var caps *C.GstCaps
-	var info C.capbox_buf_info
-	buf := C.capbox_pull(f.sink, &caps, &info)
-	return buf, caps, info
-}
-
-// requestKeyframe asks this front's encoder for a keyframe.
-func (f *front) requestKeyframe() bool { return C.capbox_request_keyframe(f.sink) != 0 }
 
 // pictureTarget is the element whose sink pad a picture watch looks at:
 // the first one after the capture and its decoder, which gets raw frames

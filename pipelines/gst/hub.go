@@ -7,288 +7,175 @@ import "C"
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// track is one shared stream (video or audio): the front whose samples go
-// out, and the front that takes over at its first usable sample (a
-// keyframe for video), so a switch (live <-> slate) leaves no gap.
-type track struct {
-	name    string
-	active  *front
-	pending *front
-	caps    *C.GstCaps
-	// lastAbs is the clock time of the last forwarded buffer; a new front
-	// starts after it so timestamps never go back.
-	lastAbs time.Duration
-	// holding: the pending front's keyframe came older than lastAbs (it
-	// runs with more latency than the active one: a capture and its
-	// encoder against the slate). The active front is held back so time
-	// passes lastAbs, and the pending front takes over at its next
-	// keyframe; otherwise it never would.
-	holding bool
-	frames  uint64
-	bytes   uint64
-	last    time.Time
-}
-
 // hub is the tee: it forwards every encoded buffer of the active fronts
 // to every sink, moving timestamps from the front's clock base to the
-// sink's. It runs on the fronts' streaming threads and never blocks.
+// sink's, and moves a pending front on air at its first keyframe. The
+// per-buffer work runs in C on the fronts' streaming threads (hub.c) and
+// never blocks; Go hears only of take-overs.
 type hub struct {
-	mu    sync.Mutex
-	video track
-	audio track
-	sinks map[*sinkPipe]bool
-	// lastKey is the newest video keyframe (with SPS/PPS) for snapshots.
-	lastKey     *C.GstBuffer
-	lastKeyCaps *C.GstCaps
-	// wantKey: an output waits for a keyframe newer than its start.
-	wantKey bool
-	// switched reports a completed switch: the old front to stop.
+	// mu guards c against use after close; the C hub has its own lock.
+	mu sync.RWMutex
+	c  *C.capbox_hub
+	id uint64
+	// switched reports a completed switch: the old front to stop. It runs
+	// on a streaming thread and must not block.
 	switched func(track string, old, now *front)
-	now      func() time.Time
 }
+
+var (
+	hubGen atomic.Uint64
+	hubs   sync.Map // uint64 -> *hub, for the C side's callbacks
+)
 
 func newHub(switched func(track string, old, now *front)) *hub {
-	return &hub{
-		video: track{name: "video"}, audio: track{name: "audio"},
-		sinks: map[*sinkPipe]bool{}, switched: switched, now: time.Now,
-	}
+	h := &hub{id: hubGen.Add(1), switched: switched}
+	h.c = C.capbox_hub_new(C.guintptr(h.id))
+	hubs.Store(h.id, h)
+	return h
 }
 
-func (h *hub) track(name string) *track {
+func trackIndex(name string) C.gint {
 	if name == "video" {
-		return &h.video
+		return C.CAPBOX_VIDEO
 	}
-	return &h.audio
+	return C.CAPBOX_AUDIO
+}
+
+// frontByID finds a running front by the id the C side carries.
+func frontByID(id C.guintptr) *front {
+	if v, ok := fronts.Load(uint64(id)); ok {
+		return v.(*front)
+	}
+	return nil
+}
+
+//export capboxSwitched
+func capboxSwitched(hubID C.guintptr, trackIdx C.gint, oldID, nowID C.guintptr) {
+	v, ok := hubs.Load(uint64(hubID))
+	if !ok {
+		return
+	}
+	h := v.(*hub)
+	now := frontByID(nowID)
+	if now == nil || h.switched == nil {
+		return // stopped meanwhile
+	}
+	name := "video"
+	if trackIdx == C.CAPBOX_AUDIO {
+		name = "audio"
+	}
+	h.switched(name, frontByID(oldID), now)
+}
+
+// attach feeds the front's appsink to the hub (once, before it starts).
+func (h *hub) attach(f *front) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.c != nil {
+		f.c = C.capbox_front_new(h.c, f.sink, trackIndex(f.track), C.guintptr(f.gen))
+	}
 }
 
 // setPending makes f take over its track at its first usable sample (a
 // keyframe for video) after the last forwarded one.
 func (h *hub) setPending(f *front) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	t := h.track(f.track)
-	t.holding = false
-	if t.active == f {
-		t.pending = nil
-		return
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.c != nil && f.c != nil {
+		C.capbox_hub_set_pending(h.c, f.c)
 	}
-	t.pending = f
 }
 
 // detach forgets a front (stopped or failed).
 func (h *hub) detach(f *front) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	t := h.track(f.track)
-	if t.active == f {
-		t.active = nil
-	}
-	if t.pending == f {
-		t.pending, t.holding = nil, false
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.c != nil && f.c != nil {
+		C.capbox_hub_detach(h.c, f.c)
 	}
 }
 
 // activeFront returns the front currently feeding a track.
 func (h *hub) activeFront(name string) *front {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.track(name).active
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.c == nil {
+		return nil
+	}
+	return frontByID(C.capbox_hub_active(h.c, trackIndex(name)))
 }
 
 // addSink starts feeding s; it waits for the next keyframe, which is
 // requested from the video encoder.
 func (h *hub) addSink(s *sinkPipe) {
-	h.mu.Lock()
-	h.sinks[s] = true
-	s.started, s.waitKey = false, true
-	v := h.video.active
-	h.mu.Unlock()
-	if v != nil {
-		v.requestKeyframe()
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.c != nil && s.out == nil {
+		s.out = C.capbox_hub_add_out(h.c, s.vsrc, s.asrc, C.gint64(s.base), C.guint64(s.limit))
 	}
 }
 
+// removeSink stops feeding s at once.
 func (h *hub) removeSink(s *sinkPipe) {
-	h.mu.Lock()
-	delete(h.sinks, s)
-	h.mu.Unlock()
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.c != nil && s.out != nil {
+		C.capbox_hub_remove_out(h.c, s.out)
+	}
+	s.out = nil
 }
 
-// onSample is every front's appsink callback.
-func (h *hub) onSample(f *front) {
-	buf, caps, info := f.pull()
-	if buf == nil {
-		C.capbox_caps_unref(caps)
-		return
+// dropped is how many buffers s skipped (congestion, waiting for a
+// keyframe).
+func (h *hub) dropped(s *sinkPipe) uint64 {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.c == nil || s.out == nil {
+		return 0
 	}
-	defer C.capbox_buffer_unref(buf)
-	defer C.capbox_caps_unref(caps)
-
-	var switched, old *front
-	h.mu.Lock()
-	t := h.track(f.track)
-	abs := time.Duration(info.pts) + f.base()
-	key := f.track == "audio" || info.delta == 0
-	if f == t.pending && key && (t.active == nil || abs > t.lastAbs) {
-		old, t.active, t.pending, switched = t.active, f, nil, f
-		t.holding = false
-		for s := range h.sinks {
-			s.discont = true
-		}
-	} else if f == t.pending && key {
-		t.holding = true
-	}
-	if f == t.active && t.holding {
-		h.mu.Unlock()
-		return
-	}
-	if f != t.active {
-		// A pending video front whose first keyframe came too late (the
-		// live front had newer frames) asks for another one at once
-		// rather than waiting a whole keyframe interval.
-		askKey := f == t.pending && f.track == "video" && h.now().Sub(f.keyAsked) > 100*time.Millisecond
-		if askKey {
-			f.keyAsked = h.now()
-		}
-		h.mu.Unlock()
-		if askKey {
-			f.requestKeyframe()
-		}
-		return
-	}
-	if C.capbox_caps_equal(caps, t.caps) == 0 {
-		C.capbox_caps_unref(t.caps)
-		t.caps = C.capbox_caps_ref(caps)
-		for s := range h.sinks {
-			h.setSinkCaps(s, f.track, caps)
-		}
-	}
-	t.lastAbs = abs
-	t.frames++
-	t.bytes += uint64(info.size)
-	t.last = h.now()
-	if f.track == "video" && info.delta == 0 {
-		C.capbox_buffer_unref(h.lastKey)
-		C.capbox_caps_unref(h.lastKeyCaps)
-		h.lastKey, h.lastKeyCaps = C.capbox_buffer_ref(buf), C.capbox_caps_ref(caps)
-	}
-	for s := range h.sinks {
-		if f.track == "video" {
-			h.pushVideo(s, f, buf, abs, info.delta != 0)
-		} else {
-			h.pushAudio(s, f, buf, abs)
-		}
-	}
-	askKey := h.wantKey && h.now().Sub(f.keyAsked) > 100*time.Millisecond
-	if askKey {
-		h.wantKey, f.keyAsked = false, h.now()
-	}
-	h.mu.Unlock()
-	if askKey {
-		f.requestKeyframe()
-	}
-	if switched != nil && h.switched != nil {
-		h.switched(f.track, old, switched)
-	}
-}
-
-// setSinkCaps sets the appsrc caps before the next buffer (a new SPS, a
-// new size after a resolution change).
-func (h *hub) setSinkCaps(s *sinkPipe, trackName string, caps *C.GstCaps) {
-	if trackName == "video" {
-		C.capbox_caps_unref(s.vcaps)
-		s.vcaps = C.capbox_caps_ref(caps)
-		C.capbox_src_caps(s.vsrc, caps)
-	} else {
-		C.capbox_caps_unref(s.acaps)
-		s.acaps = C.capbox_caps_ref(caps)
-		C.capbox_src_caps(s.asrc, caps)
-	}
-}
-
-func (h *hub) pushVideo(s *sinkPipe, f *front, buf *C.GstBuffer, abs time.Duration, delta bool) {
-	if s.vcaps == nil && h.video.caps != nil {
-		h.setSinkCaps(s, "video", h.video.caps)
-	}
-	if uint64(C.capbox_src_level(s.vsrc)) > s.limit {
-		// Congested (a slow network): drop until the next keyframe so the
-		// receiver never sees a broken picture, and never block the others.
-		s.waitKey = true
-		s.dropped++
-		return
-	}
-	if s.waitKey {
-		if delta {
-			s.dropped++
-			return
-		}
-		if abs < s.base {
-			// Captured before this output's pipeline started: its running
-			// time would be negative. Wait for the next keyframe (asked for).
-			h.wantKey = true
-			return
-		}
-		s.waitKey = false
-		if !s.started {
-			s.started, s.startAbs = true, abs
-		}
-	}
-	C.capbox_forward(s.vsrc, buf, C.gint64(f.base()-s.base), boolC(s.discont))
-	s.discont = false
-}
-
-func (h *hub) pushAudio(s *sinkPipe, f *front, buf *C.GstBuffer, abs time.Duration) {
-	if !s.started || abs < s.startAbs {
-		return
-	}
-	if s.acaps == nil && h.audio.caps != nil {
-		h.setSinkCaps(s, "audio", h.audio.caps)
-	}
-	if uint64(C.capbox_src_level(s.asrc)) > s.limit {
-		s.dropped++
-		return
-	}
-	C.capbox_forward(s.asrc, buf, C.gint64(f.base()-s.base), 0)
+	return uint64(C.capbox_hub_dropped(h.c, s.out))
 }
 
 // keyframe returns a reference to the newest keyframe and its caps; the
 // caller unrefs both.
 func (h *hub) keyframe() (*C.GstBuffer, *C.GstCaps) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return C.capbox_buffer_ref(h.lastKey), C.capbox_caps_ref(h.lastKeyCaps)
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.c == nil {
+		return nil, nil
+	}
+	var caps *C.GstCaps
+	buf := C.capbox_hub_keyframe(h.c, &caps)
+	return buf, caps
 }
 
 // trackStats copies a track's counters.
 func (h *hub) trackStats(name string) (frames, bytes uint64, last time.Time, active *front) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	t := h.track(name)
-	return t.frames, t.bytes, t.last, t.active
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.c == nil {
+		return 0, 0, time.Time{}, nil
+	}
+	var st C.capbox_track_stats
+	C.capbox_hub_track_stats(h.c, trackIndex(name), &st)
+	if st.last_wall_us != 0 {
+		last = time.UnixMicro(int64(st.last_wall_us))
+	}
+	return uint64(st.frames), uint64(st.bytes), last, frontByID(st.active)
 }
 
-func (h *hub) dropped(s *sinkPipe) uint64 {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return s.dropped
-}
-
+// close drops what the hub holds; fronts still stopping keep the C side
+// alive, feeding nothing.
 func (h *hub) close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	C.capbox_buffer_unref(h.lastKey)
-	C.capbox_caps_unref(h.lastKeyCaps)
-	C.capbox_caps_unref(h.video.caps)
-	C.capbox_caps_unref(h.audio.caps)
-	h.lastKey, h.lastKeyCaps, h.video.caps, h.audio.caps = nil, nil, nil, nil
-}
-
-func boolC(b bool) C.gboolean {
-	if b {
-		return 1
+	if h.c != nil {
+		C.capbox_hub_close(h.c)
+		h.c = nil
 	}
-	return 0
+	hubs.Delete(h.id)
 }

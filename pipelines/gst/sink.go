@@ -40,17 +40,12 @@ type sinkPipe struct {
 	unwatched   chan struct{}
 	unwatchOnce sync.Once
 
-	// Owned by the hub, under its lock.
-	started  bool
-	startAbs time.Duration
-	waitKey  bool
-	discont  bool
-	dropped  uint64
 	// limit is how many bytes may wait in an appsrc before the output is
 	// called congested and skips to the next keyframe.
 	limit uint64
-	vcaps *C.GstCaps
-	acaps *C.GstCaps
+	// out is the hub's side of this output while it is fed (engine loop
+	// only).
+	out *C.capbox_out
 }
 
 var sinkGen atomic.Uint64
@@ -170,7 +165,6 @@ func (s *sinkPipe) finish(timeout time.Duration) error {
 	C.capbox_src_eos(s.asrc)
 	err := s.pipe.waitEOS(timeout)
 	s.pipe.stop()
-	s.release()
 	return err
 }
 
@@ -179,13 +173,6 @@ func (s *sinkPipe) unwatch() { s.unwatchOnce.Do(func() { close(s.unwatched) }) }
 func (s *sinkPipe) stop() {
 	s.unwatch()
 	s.pipe.stop()
-	s.release()
-}
-
-func (s *sinkPipe) release() {
-	C.capbox_caps_unref(s.vcaps)
-	C.capbox_caps_unref(s.acaps)
-	s.vcaps, s.acaps = nil, nil
 }
 
 // bytes is what reached the final sink.
