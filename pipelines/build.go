@@ -699,7 +699,15 @@ func recorderPlan(r RecordSettings) *RecorderPlan {
 	props := []Prop{
 		{Name: "location", Value: filepath.Join(r.Dir, RecordingPrefix+"%05d."+r.Format), Literal: true},
 		{Name: "max-size-time", Value: fmt.Sprint(r.Segment.Nanoseconds())},
+		// A muxer and a file sink per segment, made from the factories and
+		// properties below (splitmuxsink applies muxer- and sink-properties
+		// only this way); a segment's end is written off the stream's path.
+		{Name: "async-finalize", Value: "true"},
 		{Name: "muxer-factory", Value: muxer},
+		// Unbuffered: each muxed frame goes to the kernel as it comes
+		// rather than in 64 KiB blocks, which a slate at a few kbit/s would
+		// fill only after minutes; what the process holds is lost in a crash.
+		{Name: "sink-properties", Value: "properties,buffer-mode=(int)2"},
 	}
 	if muxProps != "" {
 		props = append(props, Prop{Name: "muxer-properties", Value: muxProps})

@@ -1,7 +1,9 @@
 package gst
 
 import (
+	"bytes"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -149,20 +151,37 @@ func outputBytes(e *Engine, name string) uint64 {
 	return 0
 }
 
-// Fragmented MP4 recording plays, also when the process dies mid-segment
-// (here: a clean stop; the crash case is TestKill9MidRecording for TS).
+// Fragmented MP4 recording: while the segment is being written, what is
+// on disk already plays (what a crash or a power cut leaves of it), and the
+// whole segment plays after a clean stop.
 func TestMP4Recording(t *testing.T) {
 	dir := t.TempDir()
 	req := testRequest()
 	req.Record = &pipelines.RecordSettings{Dir: dir, Format: "mp4", Segment: time.Hour}
 	_, stop := runEngine(t, mustPlan(t, req))
-	time.Sleep(3 * time.Second)
-	stop()
+	time.Sleep(4 * time.Second)
 	segs := segments(t, dir)
 	if len(segs) != 1 || !strings.HasSuffix(segs[0], ".mp4") {
+		stop()
 		t.Fatalf("segments %v", segs)
 	}
-	if m := analyze(t, segs[0]); m.videoFrames < 60 || !m.hasAudio {
+	cut, err := os.ReadFile(segs[0])
+	if err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	stop()
+	if n := bytes.Count(cut, []byte("moof")); n < 2 {
+		t.Errorf("the segment being written holds %d fragments (%d bytes)", n, len(cut))
+	}
+	cutFile := filepath.Join(t.TempDir(), "cut.mp4")
+	if err := os.WriteFile(cutFile, cut, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if m := analyze(t, cutFile); m.videoFrames < 60 {
+		t.Errorf("the segment as it was mid-recording plays %d frames, want the first seconds: %+v", m.videoFrames, m)
+	}
+	if m := analyze(t, segs[0]); m.videoFrames < 90 || !m.hasAudio {
 		t.Errorf("mp4 recording: %+v", m)
 	}
 }
