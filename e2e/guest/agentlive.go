@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -284,6 +285,39 @@ func openFDs(pid int) int {
 	return len(ents)
 }
 
+// fdKinds counts a process's open descriptors by what they refer to: a path, or the kind of
+// a socket, pipe or anonymous inode ("socket", "pipe", "anon_inode:[eventfd]", "dmabuf").
+func fdKinds(pid int) map[string]int {
+	kinds := map[string]int{}
+	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	for _, en := range ents {
+		target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, en.Name()))
+		if err != nil {
+			continue
+		}
+		if kind, _, ok := strings.Cut(target, ":["); ok && (kind == "socket" || kind == "pipe") {
+			target = kind
+		}
+		kinds[target]++
+	}
+	return kinds
+}
+
+// kindsDiff names what there is more of in now than in before ("socket +2"), for a report.
+func kindsDiff(before, now map[string]int) string {
+	var more []string
+	for kind, n := range now {
+		if n > before[kind] {
+			more = append(more, fmt.Sprintf("%s +%d", kind, n-before[kind]))
+		}
+	}
+	slices.Sort(more)
+	if len(more) == 0 {
+		return "nothing"
+	}
+	return strings.Join(more, ", ")
+}
+
 // threads is a process's thread count (/proc/PID/status): a GStreamer pipeline left behind
 // keeps its streaming threads.
 func threads(pid int) int {
@@ -343,7 +377,7 @@ func agentHotplug(ctx context.Context, t *T) {
 	pid := s.agent.cmd.Process.Pid
 	s.waitOutputs(ctx, t)
 	fds0, thr0 := openFDs(pid), threads(pid)
-	holds0 := videoHolds(pid)
+	holds0, kinds0 := videoHolds(pid), fdKinds(pid)
 	checkFDs := func(after string) {
 		// A torn-down pipeline's bus (two descriptors) is freed when the Go wrapper holding it
 		// is collected, which capboxd asks for within seconds of a teardown: a leak is a count
@@ -353,7 +387,7 @@ func agentHotplug(ctx context.Context, t *T) {
 		t.Fact(after+"_fds_before_after", "%d/%d", fds0, fds)
 		t.Fact(after+"_threads_before_after", "%d/%d", thr0, thr)
 		if fds > fds0 {
-			t.Errorf("capboxd holds %d descriptors after the %s, %d before (video nodes: %v, before: %v)", fds, after, fds0, videoHolds(pid), holds0)
+			t.Errorf("capboxd holds %d descriptors after the %s, %d before (video nodes: %v, before: %v; more of: %s)", fds, after, fds0, videoHolds(pid), holds0, kindsDiff(kinds0, fdKinds(pid)))
 		}
 		// Go keeps the OS threads it made for a peak of blocking cgo calls (each pipeline's bus
 		// reader, more of them while an old and a new front overlap) and reuses them: a few
@@ -410,7 +444,10 @@ func agentHotplug(ctx context.Context, t *T) {
 	} else {
 		t.Timing("replug_evt_signal_locked", d)
 	}
-	s.growing(t, "replugged", holdFor-time.Since(at))
+	// On a slow guest the replugged device's first seconds (720p60, every frame, until the
+	// skipping is set again) starve the one emulated CPU and the SRT receiver drops what comes
+	// later than its latency: the picture is held longer there, so that what follows reaches it.
+	s.growing(t, "replugged", t.e.slow(holdFor)-time.Since(at))
 	checkFDs("replug")
 	s.stop(ctx, t)
 	// The picture; slates for the error and the disconnect, both brief (the agent is back as

@@ -203,6 +203,9 @@ func (pp *pipe) stop() {
 		go func() {
 			_ = pp.p.SetState(gst.StateNull)
 			close(done)
+			// Also after a teardown that ended late: what it held is
+			// freed at a collection.
+			reclaimSoon()
 		}()
 		select {
 		case <-done:
@@ -210,7 +213,6 @@ func (pp *pipe) stop() {
 			// A hung teardown (a driver stuck in an ioctl) must not hang
 			// the agent: leak this pipeline rather than block.
 		}
-		reclaimSoon()
 	})
 }
 

@@ -7,32 +7,46 @@ import (
 )
 
 // A torn-down pipeline's C memory (elements, buffers, a failed output's
-// connection state) is freed only when the Go wrappers that hold it are
-// finalized, that is after a garbage collection. The Go heap of this
-// process is small and collects rarely, so an output that fails and is
-// retried twice a second would hold minutes of dead pipelines. reclaim
-// asks for a collection soon after teardowns, at most every few seconds.
+// connection state) and its bus's descriptors are freed only when the Go
+// wrappers that hold them are finalized, that is after a garbage
+// collection. The Go heap of this process is small and collects rarely
+// (the runtime forces one every two minutes), so an output that fails and
+// is retried twice a second would hold minutes of dead pipelines. reclaim
+// asks for collections soon after teardowns, at most every few seconds,
+// and a few of them: a wrapper still referenced at the first (a front kept
+// a moment for its switch, a teardown that finished late) or only
+// reachable from another finalized wrapper goes at a later one.
 var reclaimer struct {
 	sync.Mutex
-	pending bool
-	last    time.Time
+	// rounds is how many collections are still to run; a timer is
+	// pending while it is above zero.
+	rounds int
+	last   time.Time
 }
 
-// reclaimEvery bounds how often teardowns trigger a collection.
-const reclaimEvery = 5 * time.Second
+const (
+	// reclaimEvery bounds how often teardowns trigger a collection.
+	reclaimEvery = 5 * time.Second
+	// reclaimRounds is how many collections follow the last teardown.
+	reclaimRounds = 3
+)
 
 func reclaimSoon() {
 	reclaimer.Lock()
 	defer reclaimer.Unlock()
-	if reclaimer.pending {
-		return
+	if reclaimer.rounds == 0 {
+		time.AfterFunc(max(reclaimEvery-time.Since(reclaimer.last), 0), reclaimRound)
 	}
-	reclaimer.pending = true
-	wait := max(reclaimEvery-time.Since(reclaimer.last), 0)
-	time.AfterFunc(wait, func() {
-		runtime.GC()
-		reclaimer.Lock()
-		reclaimer.pending, reclaimer.last = false, time.Now()
-		reclaimer.Unlock()
-	})
+	reclaimer.rounds = reclaimRounds
+}
+
+func reclaimRound() {
+	runtime.GC()
+	reclaimer.Lock()
+	defer reclaimer.Unlock()
+	reclaimer.rounds--
+	reclaimer.last = time.Now()
+	if reclaimer.rounds > 0 {
+		time.AfterFunc(reclaimEvery, reclaimRound)
+	}
 }

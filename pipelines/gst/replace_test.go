@@ -2,6 +2,9 @@ package gst
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -79,4 +82,42 @@ func TestLiveTakesOverFromTheSlateWhenItRunsLater(t *testing.T) {
 	t.Logf("live picture back %s after the signal", time.Since(back).Round(time.Millisecond))
 	f0 := e.Stats().Video.Frames
 	waitFor(t, 5*time.Second, "live frames flowing", func() bool { st := e.Stats(); return !st.Slate && st.Video.Frames > f0+10 })
+}
+
+// A new resolution reaches every output without a reconnect: the SRT
+// receiver and the recording decode the old size, then the new one, and
+// the output never went down (a new SPS in the same stream).
+func TestResolutionChangeReachesTheOutputsWithoutAReconnect(t *testing.T) {
+	dir := t.TempDir()
+	port := freeUDPPort(t)
+	rx := srtReceiver(t, port, true, filepath.Join(dir, "srt.ts"))
+	req := testRequest(mustOutput(t, "srt", fmt.Sprintf("srt://127.0.0.1:%d", port)))
+	req.Record = &pipelines.RecordSettings{Dir: filepath.Join(dir, "rec"), Format: "ts", Segment: time.Hour}
+	e, stop := runEngine(t, mustPlan(t, req))
+	events := watchEvents(t, e)
+	events.wait(t, pipelines.EventOutputUp, 10*time.Second)
+	time.Sleep(2 * time.Second)
+	req.MaxWidth, req.MaxHeight = 320, 180
+	p2 := mustPlan(t, req)
+	changed := time.Now()
+	if err := e.ReplaceVideo(context.Background(), p2.Video, p2.Encoder, p2.Slate); err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "320x180 on air", func() bool { return e.Stats().Video.Width == 320 })
+	t.Logf("320x180 on air %s after the change", time.Since(changed).Round(time.Millisecond))
+	time.Sleep(2 * time.Second)
+	stop()
+	rx.kill()
+	if events.has(pipelines.EventOutputDown) {
+		t.Errorf("an output went down at the resolution change")
+	}
+	segs := segments(t, filepath.Join(dir, "rec"))
+	for name, file := range map[string]string{"srt": filepath.Join(dir, "srt.ts"), "recording": segs[len(segs)-1]} {
+		m := analyze(t, file)
+		t.Logf("%s: %d frames, sizes %v", name, m.videoFrames, m.sizes)
+		if !slices.Equal(m.sizes, []string{"640x360", "320x180"}) {
+			t.Errorf("%s carried %v, want 640x360 then 320x180", name, m.sizes)
+		}
+	}
 }
