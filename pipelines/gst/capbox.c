@@ -332,3 +332,42 @@ void capbox_eos_sources(GstElement *pipeline) {
 	g_value_unset(&v);
 	gst_iterator_free(it);
 }
+
+// capbox_not_playing names the elements of a pipeline that are not playing
+// ("x264enc0 PAUSED, ..."), for a state change that failed without an
+// error on the bus; the caller frees it with g_free (NULL: none).
+char *capbox_not_playing(GstElement *pipeline) {
+	GString *out = g_string_new(NULL);
+	GstIterator *it = gst_bin_iterate_recurse(GST_BIN(pipeline));
+	GValue v = G_VALUE_INIT;
+	gboolean done = FALSE;
+	while (!done) {
+		switch (gst_iterator_next(it, &v)) {
+		case GST_ITERATOR_OK: {
+			GstElement *e = g_value_get_object(&v);
+			GstState cur = GST_STATE_VOID_PENDING, pending = GST_STATE_VOID_PENDING;
+			gst_element_get_state(e, &cur, &pending, 0);
+			if (cur != GST_STATE_PLAYING) {
+				gchar *name = gst_element_get_name(e);
+				g_string_append_printf(out, "%s%s %s", out->len ? ", " : "", name, gst_element_state_get_name(cur));
+				g_free(name);
+			}
+			g_value_reset(&v);
+			break;
+		}
+		case GST_ITERATOR_RESYNC:
+			gst_iterator_resync(it);
+			g_string_truncate(out, 0);
+			break;
+		default:
+			done = TRUE;
+		}
+	}
+	g_value_unset(&v);
+	gst_iterator_free(it);
+	if (out->len == 0) {
+		g_string_free(out, TRUE);
+		return NULL;
+	}
+	return g_string_free(out, FALSE);
+}

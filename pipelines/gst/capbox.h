@@ -47,6 +47,7 @@ GstClockTime capbox_buf_pts(GstBuffer *b);
 char *capbox_prop_string(GstElement *e, const char *name);
 void capbox_wake_bus(GstElement *pipeline);
 void capbox_eos_sources(GstElement *pipeline);
+char *capbox_not_playing(GstElement *pipeline);
 gboolean capbox_link_pads(GstElement *src, const char *srcpad, GstElement *sink, const char *sinkpad);
 
 // The hub (hub.c): fronts' encoded buffers to every output, in C.

@@ -3,6 +3,7 @@ package gst
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -58,5 +59,29 @@ func TestSRTListenerAndRecording(t *testing.T) {
 	}
 	if !strings.HasPrefix(filepath.Base(segs[0]), pipelines.RecordingPrefix) {
 		t.Errorf("segment name %s", segs[0])
+	}
+}
+
+// A state change that failed without an error on the bus is reported with
+// the elements that did not get there.
+func TestNotPlayingNamesTheElements(t *testing.T) {
+	pp, err := newPipe("not-playing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pp.stop()
+	if _, _, err := addChain(pp.p, []pipelines.Element{{Factory: "videotestsrc", Name: "pattern"}, {Factory: "fakesink", Name: "out"}}); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Split(pp.notPlaying(), ", ")
+	slices.Sort(got)
+	if want := []string{"out NULL", "pattern NULL"}; !slices.Equal(got, want) {
+		t.Errorf("not playing: %q, want %q", got, want)
+	}
+	if err := pp.start(true); err != nil {
+		t.Fatal(err)
+	}
+	if np := pp.notPlaying(); np != "" {
+		t.Errorf("playing, yet not playing: %q", np)
 	}
 }

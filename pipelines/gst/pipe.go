@@ -99,9 +99,22 @@ func (pp *pipe) firstError() string {
 				return m.err.Error()
 			}
 		case <-deadline:
+			if np := pp.notPlaying(); np != "" {
+				return "no error message (not playing: " + np + ")"
+			}
 			return "no error message"
 		}
 	}
+}
+
+// notPlaying names the elements that are not playing, with their state.
+func (pp *pipe) notPlaying() string {
+	c := C.capbox_not_playing(pp.c())
+	if c == nil {
+		return ""
+	}
+	defer C.g_free(C.gpointer(unsafe.Pointer(c)))
+	return C.GoString(c)
 }
 
 func (pp *pipe) drainBus() {
