@@ -94,6 +94,9 @@ type RecorderStats struct {
 	Deleted   uint64    `json:"deleted"`
 	LastError string    `json:"last_error,omitempty"`
 	Since     time.Time `json:"since"`
+	// SyncedAt is when the recording was last flushed to storage: what
+	// was written before it survives a power cut.
+	SyncedAt time.Time `json:"synced_at,omitzero"`
 }
 
 // EventKind names what happened.

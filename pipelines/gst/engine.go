@@ -99,6 +99,8 @@ type Engine struct {
 	// lastLoud is when the audio was last above the silence threshold.
 	lastLoud     time.Time
 	lastKeepFree time.Time
+	// rsync flushes the recording to storage every few seconds.
+	rsync recordingSync
 }
 
 // outputRun is one output's (or the recorder's) life.
@@ -137,6 +139,7 @@ func New(plan pipelines.Plan, opt Options) *Engine {
 		go e.post(func() { e.onSwitched(track, old, now) })
 	})
 	e.stats.Encoder = plan.Encoder
+	e.rsync.log = e.log
 	return e
 }
 
@@ -234,6 +237,7 @@ func (e *Engine) shutdown() {
 		}
 	}
 	wg.Wait()
+	recording := e.recordingFile()
 	runs := e.runs()
 	for _, r := range runs {
 		if r.sink == nil {
@@ -250,6 +254,7 @@ func (e *Engine) shutdown() {
 		r.sink = nil
 	}
 	wg.Wait()
+	e.rsync.flush(recording, 5*time.Second)
 	// In parallel: a front whose teardown hangs (a capture stuck in the
 	// driver) holds up the others by no more than its own bound.
 	for _, f := range []*front{e.live, e.slate, e.audio, e.silence} {
@@ -820,6 +825,8 @@ func (e *Engine) onSinkMsg(r *outputRun, s *sinkPipe, m busMsg) {
 		e.statsMu.Unlock()
 		e.emit(pipelines.EventSegment, "recorder", filepath.Base(m.fragment))
 		e.keepFree()
+	case m.fragment != "":
+		e.rsync.segmentClosed(m.fragment)
 	case m.err != nil || m.eos:
 		err := m.err
 		if err == nil {
@@ -887,11 +894,20 @@ func (e *Engine) stopRun(r *outputRun) <-chan struct{} {
 		close(done)
 		return done
 	}
+	recording := ""
+	if r.rec != nil {
+		e.statsMu.Lock()
+		recording = e.stats.Recorder.File
+		e.statsMu.Unlock()
+	}
 	e.hub.removeSink(s)
 	go func() {
 		defer close(done)
 		if err := s.finish(e.opt.EOSTimeout); err != nil {
 			e.log.Warn("output did not end cleanly", "output", r.st.Name, "err", err)
+		}
+		if recording != "" {
+			e.rsync.flush(recording, 5*time.Second)
 		}
 	}()
 	return done
@@ -1165,6 +1181,17 @@ func (e *Engine) tick() {
 		e.lastKeepFree = now
 		e.keepFree()
 	}
+	e.rsync.maybe(now, e.recordingFile())
+}
+
+// recordingFile is the segment being written ("" when not recording).
+func (e *Engine) recordingFile() string {
+	if e.recorder == nil || e.recorder.sink == nil {
+		return ""
+	}
+	e.statsMu.Lock()
+	defer e.statsMu.Unlock()
+	return e.stats.Recorder.File
 }
 
 // srtPeerTimeout is how long an SRT caller may send nothing to its peer
@@ -1219,6 +1246,7 @@ func (e *Engine) Stats() pipelines.Stats {
 	e.statsMu.Unlock()
 	s.Outputs = outs
 	s.Recorder.Recording = recRunning
+	s.Recorder.SyncedAt = e.rsync.lastSynced()
 	if rec.LastError != "" {
 		s.Recorder.LastError = rec.LastError
 	}
