@@ -150,6 +150,15 @@ func TestReadZeroCopy(t *testing.T) {
 	if err := os.WriteFile(failed, []byte(`{"name":"gst-dmabuf-zero-copy","status":"fail","reasons":["v4l2src exported no dmabuf"]}`+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A row whose user CPU per frame was below a millisecond has no user ratio: not an error.
+	unmeasured := filepath.Join(dir, "unmeasured.jsonl")
+	if err := os.WriteFile(unmeasured, []byte(`{"name":"gst-dmabuf-zero-copy","status":"pass","facts":{"cpu_ratio_mmap_over_dmabuf":"0.96"},"timings_ms":{"dmabuf_cpu_per_frame":88}}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := readZeroCopy([]string{unmeasured}); err != nil || strings.Contains(strings.Join(u.Problems, "\n"), "user_cpu_ratio") ||
+		len(u.Rows) != 1 || u.Rows[0].UserRatio.N != 0 || u.Rows[0].CPURatio.Median != 0.96 {
+		t.Errorf("a row without a user ratio: %+v, %v", u, err)
+	}
 	z, err := readZeroCopy([]string{"testdata/e2e-results.jsonl", failed, filepath.Join(dir, "missing.jsonl")})
 	if err != nil {
 		t.Fatal(err)

@@ -90,7 +90,8 @@ func readZeroCopy(paths []string) (*ZeroCopyResult, error) {
 				continue
 			}
 			zr.Runs = append(zr.Runs, z)
-			cpu, user = append(cpu, z.CPURatio), append(user, z.UserRatio)
+			// A ratio of 0 is one the row did not measure.
+			cpu, user = appendMeasured(cpu, z.CPURatio), appendMeasured(user, z.UserRatio)
 			dm, mm = append(dm, z.DMABufCPUms), append(mm, z.MMAPCPUms)
 		}
 		if len(zr.Runs) == 0 {
@@ -149,6 +150,11 @@ func zeroCopyRun(path string, mod time.Time, rec result.Record) (ZeroCopyRun, er
 		fact string
 		dst  *float64
 	}{{"cpu_ratio_mmap_over_dmabuf", &z.CPURatio}, {"user_cpu_ratio_mmap_over_dmabuf", &z.UserRatio}} {
+		if rec.Facts[k.fact] == "" {
+			// Not measured: the row leaves a ratio out when its divisor
+			// is zero (user CPU per frame below a millisecond).
+			continue
+		}
 		v, err := strconv.ParseFloat(rec.Facts[k.fact], 64)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %s: fact %s: %w", path, rec.Name, k.fact, err))
@@ -157,4 +163,12 @@ func zeroCopyRun(path string, mod time.Time, rec result.Record) (ZeroCopyRun, er
 		*k.dst = v
 	}
 	return z, errors.Join(errs...)
+}
+
+// appendMeasured appends v unless it is 0 (not measured).
+func appendMeasured(vs []float64, v float64) []float64 {
+	if v == 0 {
+		return vs
+	}
+	return append(vs, v)
 }
