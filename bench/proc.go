@@ -188,12 +188,14 @@ func threadCPU(pid int) (map[string]time.Duration, error) {
 }
 
 // threadDelta is b - a by thread name, in seconds, dropping threads that
-// used less than 0.5% of the window.
+// used less than 0.1% of the window.
 func threadDelta(a, b map[string]time.Duration, window time.Duration) map[string]float64 {
 	out := map[string]float64{}
 	for k, v := range b {
 		d := v - a[k]
-		if d > 0 && float64(d) > 0.005*float64(window) {
+		// 0.1 % is small enough to show the agent's own threads (the Go
+		// runtime, an output's appsrc), which are what an overhead is.
+		if d > 0 && float64(d) > 0.001*float64(window) {
 			out[k] = d.Seconds()
 		}
 	}
