@@ -35,6 +35,7 @@ type options struct {
 	out                 string
 	figures             []string
 	reps, seconds       int
+	apart               bool
 	warmup              time.Duration
 	ttfbReps            int
 	recoveryReps        int
@@ -229,6 +230,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.tiny, "tiny", false, "each figure once at a tiny size (seconds, not minutes): keeps the benchmarks working")
 	fs.StringVar(&o.out, "out", "", "results directory (default .cache/bench/run-DATE)")
 	fs.IntVar(&o.reps, "reps", 0, "overhead: interleaved rounds (default 3; tiny 1)")
+	fs.BoolVar(&o.apart, "apart", false, "overhead: capboxd and gst-launch one after the other instead of at the same time")
 	fs.IntVar(&o.seconds, "seconds", 0, "overhead: seconds of stream per run (default 60; tiny 2)")
 	fs.DurationVar(&o.warmup, "warmup", -1, "overhead: untimed run of each contender first (default 5s; tiny 0)")
 	fs.IntVar(&o.ttfbReps, "ttfb-reps", 0, "time to first byte: rounds (default 5; tiny 1)")

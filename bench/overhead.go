@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -35,9 +36,12 @@ type OverheadRun struct {
 
 // OverheadResult is figure 1.
 type OverheadResult struct {
-	Seconds      int               `json:"seconds"`
-	Reps         int               `json:"reps"`
-	Order        []string          `json:"order"`
+	Seconds int      `json:"seconds"`
+	Reps    int      `json:"reps"`
+	Order   []string `json:"order"`
+	// Together: capboxd and gst-launch streamed at the same time in each
+	// round (ffmpeg after them); otherwise one after the other.
+	Together     bool              `json:"together"`
 	Runs         []OverheadRun     `json:"runs"`
 	CPUPer60s    map[string]Spread `json:"cpu_s_per_60s"`
 	PeakRSSMiB   map[string]Spread `json:"peak_rss_mib"`
@@ -77,18 +81,39 @@ func (b *bench) overhead(ctx context.Context) (*OverheadResult, error) {
 			}
 		}
 	}
+	res.Together = !b.opt.apart
 	for rep := 1; rep <= b.opt.reps; rep++ {
-		for _, name := range contenderNames {
-			if ctx.Err() != nil {
-				return res, ctx.Err()
-			}
-			b.progress("overhead: round %d/%d %s (%s)", rep, b.opt.reps, name, d)
-			r := b.overheadRun(ctx, name, rep, d)
-			if r.Err != "" {
-				b.progress("overhead: %s: %s", name, r.Err)
-			}
-			res.Runs = append(res.Runs, r)
+		if ctx.Err() != nil {
+			return res, ctx.Err()
 		}
+		var runs []OverheadRun
+		if res.Together {
+			// capboxd and gst-launch stream at the same time, each to its
+			// own ingest: whatever else the machine does in that minute
+			// (a shared host's neighbours, frequency changes) weighs on
+			// both alike, and their paired ratio keeps only what differs.
+			b.progress("overhead: round %d/%d capboxd and gst-launch at the same time (%s)", rep, b.opt.reps, d)
+			pair := make([]OverheadRun, 2)
+			var wg sync.WaitGroup
+			for i, name := range []string{capboxd, gstLaunch} {
+				wg.Add(1)
+				go func() { defer wg.Done(); pair[i] = b.overheadRun(ctx, name, rep, d) }()
+			}
+			wg.Wait()
+			b.progress("overhead: round %d/%d ffmpeg (%s)", rep, b.opt.reps, d)
+			runs = append(pair, b.overheadRun(ctx, ffmpeg, rep, d))
+		} else {
+			for _, name := range contenderNames {
+				b.progress("overhead: round %d/%d %s (%s)", rep, b.opt.reps, name, d)
+				runs = append(runs, b.overheadRun(ctx, name, rep, d))
+			}
+		}
+		for _, r := range runs {
+			if r.Err != "" {
+				b.progress("overhead: %s: %s", r.Contender, r.Err)
+			}
+		}
+		res.Runs = append(res.Runs, runs...)
 	}
 	res.summarise()
 	return res, nil

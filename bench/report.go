@@ -31,7 +31,11 @@ func renderSummary(r *Results) string {
 	if o := r.Overhead; o != nil {
 		p("## 1. Agent overhead")
 		p("")
-		p("%d interleaved rounds of capboxd, gst-launch, ffmpeg; %d s of 720p30 x264 + silent AAC to an SRT ingest on loopback each; no recording in any. Median (min-max).", o.Reps, o.Seconds)
+		how := "capboxd, gst-launch and ffmpeg one after the other"
+		if o.Together {
+			how = "capboxd and gst-launch at the same time, then ffmpeg"
+		}
+		p("%d rounds of %s; %d s of 720p30 x264 + silent AAC to an SRT ingest on loopback each; no recording in any. Median (min-max).", o.Reps, how, o.Seconds)
 		p("")
 		p("| contender | CPU s per 60 s | peak RSS MiB | steady RSS MiB | ingest received kbit/s |")
 		p("|---|---|---|---|---|")
