@@ -52,8 +52,8 @@ type OverheadResult struct {
 	CPURatioGst    Spread `json:"cpu_ratio_capboxd_over_gst_launch"`
 	CPURatioFFmpeg Spread `json:"cpu_ratio_capboxd_over_ffmpeg"`
 	RSSOverheadMiB Spread `json:"peak_rss_overhead_mib_vs_gst_launch"`
-	// CapboxdThreads and GstThreads are the median thread profile of the
-	// first successful run of each (where the extra CPU goes).
+	// CapboxdThreads and GstThreads are the thread profiles of the first
+	// successful run of each (where the extra CPU goes).
 	CapboxdThreads []string `json:"capboxd_threads"`
 	GstThreads     []string `json:"gst_launch_threads"`
 }
