@@ -44,8 +44,6 @@ func freeUDPPort() (int, error) {
 	return c.LocalAddr().(*net.UDPAddr).Port, nil
 }
 
-// startIngest starts the listener on port and waits until its socket is
-// bound (at most 10 s).
 // ingestAndStreams starts an ingest on a free loopback port and makes every
 // contender's stream to it; the caller kills the ingest.
 func (b *bench) ingestAndStreams(ctx context.Context, logPath string) (*ingest, []stream, int, error) {
@@ -65,6 +63,8 @@ func (b *bench) ingestAndStreams(ctx context.Context, logPath string) (*ingest, 
 	return in, st, port, nil
 }
 
+// startIngest starts the listener on port and waits until its socket is
+// bound (at most 10 s).
 func startIngest(port int, logPath string) (*ingest, error) {
 	pr, pw, err := os.Pipe()
 	if err != nil {

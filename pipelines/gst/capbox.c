@@ -26,10 +26,6 @@ GstFlowReturn capbox_forward(GstElement *src, GstBuffer *b, gint64 offset, gbool
 	return gst_app_src_push_buffer(GST_APP_SRC(src), c);
 }
 
-guint64 capbox_src_level(GstElement *src) {
-	return gst_app_src_get_current_level_bytes(GST_APP_SRC(src));
-}
-
 void capbox_src_caps(GstElement *src, GstCaps *caps) {
 	gst_app_src_set_caps(GST_APP_SRC(src), caps);
 }
@@ -46,8 +42,6 @@ gboolean capbox_caps_equal(GstCaps *a, GstCaps *b) {
 
 void capbox_caps_unref(GstCaps *c) { if (c) gst_caps_unref(c); }
 void capbox_buffer_unref(GstBuffer *b) { if (b) gst_buffer_unref(b); }
-GstBuffer *capbox_buffer_ref(GstBuffer *b) { return b ? gst_buffer_ref(b) : NULL; }
-GstCaps *capbox_caps_ref(GstCaps *c) { return c ? gst_caps_ref(c) : NULL; }
 
 char *capbox_caps_string(GstCaps *c) { return c ? gst_caps_to_string(c) : NULL; }
 

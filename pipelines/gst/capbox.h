@@ -24,14 +24,11 @@ void capbox_picture_read(capbox_picture *p, guint64 *judged, guint *spread, guin
 typedef struct { gint64 bytes_sent; double rtt_ms; gint64 pkts_sent; gint64 pkts_lost; gint callers; } capbox_srt_stats;
 
 GstFlowReturn capbox_forward(GstElement *src, GstBuffer *b, gint64 offset, gboolean discont);
-guint64 capbox_src_level(GstElement *src);
 void capbox_src_caps(GstElement *src, GstCaps *caps);
 GstFlowReturn capbox_src_eos(GstElement *src);
 gboolean capbox_caps_equal(GstCaps *a, GstCaps *b);
 void capbox_caps_unref(GstCaps *c);
 void capbox_buffer_unref(GstBuffer *b);
-GstBuffer *capbox_buffer_ref(GstBuffer *b);
-GstCaps *capbox_caps_ref(GstCaps *c);
 char *capbox_caps_string(GstCaps *c);
 GstClockTime capbox_base_time(GstElement *e);
 void capbox_use_system_clock(GstElement *pipeline);
@@ -61,7 +58,6 @@ capbox_hub *capbox_hub_new(guintptr id);
 void capbox_hub_close(capbox_hub *h);
 capbox_front *capbox_front_new(capbox_hub *h, GstElement *sink, gint track, guintptr id);
 void capbox_front_release(capbox_front *f);
-gboolean capbox_front_request_keyframe(capbox_front *f);
 void capbox_hub_set_pending(capbox_hub *h, capbox_front *f);
 void capbox_hub_detach(capbox_hub *h, capbox_front *f);
 guintptr capbox_hub_active(capbox_hub *h, gint track);

@@ -896,9 +896,7 @@ func (e *Engine) stopRun(r *outputRun) <-chan struct{} {
 	}
 	recording := ""
 	if r.rec != nil {
-		e.statsMu.Lock()
-		recording = e.stats.Recorder.File
-		e.statsMu.Unlock()
+		recording = e.segmentFile()
 	}
 	e.hub.removeSink(s)
 	go func() {
@@ -1189,6 +1187,11 @@ func (e *Engine) recordingFile() string {
 	if e.recorder == nil || e.recorder.sink == nil {
 		return ""
 	}
+	return e.segmentFile()
+}
+
+// segmentFile is the recorder's newest segment, written or just closed.
+func (e *Engine) segmentFile() string {
 	e.statsMu.Lock()
 	defer e.statsMu.Unlock()
 	return e.stats.Recorder.File

@@ -322,8 +322,6 @@ void capbox_front_release(capbox_front *f) {
 	front_unref(f);
 }
 
-gboolean capbox_front_request_keyframe(capbox_front *f) { return request_keyframe(f); }
-
 // capbox_hub_set_pending makes f take over its track at its first usable
 // sample (a keyframe for video) after the last forwarded one.
 void capbox_hub_set_pending(capbox_hub *h, capbox_front *f) {
