@@ -24,6 +24,9 @@ type view struct {
 	signal board.Signal
 	// inputGone: the capture device is unplugged.
 	inputGone bool
+	// flat: the runtime judged the picture flat (no signal, for inputs
+	// that cannot report one).
+	flat bool
 	// videoFailing: the live video front fails and is being retried.
 	videoFailing bool
 	// stalled names parts the watchdog found without data (lost).
@@ -100,7 +103,7 @@ func captureMood(v view) wire.Mood {
 	switch {
 	case v.stalled[wire.PartCapture]:
 		return wire.MoodLost
-	case v.inputGone, v.stats.Video.NoPicture:
+	case v.inputGone, v.flat:
 		return wire.MoodHungry
 	case v.signal.State != board.SignalLocked && v.signal.State != board.SignalUnknown && v.signal.State != "":
 		return wire.MoodHungry

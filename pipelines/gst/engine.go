@@ -76,11 +76,11 @@ type Engine struct {
 	// Owned by the Run loop.
 	closing                     bool
 	live, slate, audio, silence *front
-	slateWanted                 bool
+	// onAir is the agent's choice for the video track (SetOnAir).
+	onAir pipelines.OnAir
 	// pictureLost: the live front's picture watch saw a flat picture for
-	// flatFor; the slate is on air and the live front keeps running so the
-	// watch sees the picture come back. flatSince and judged follow the
-	// watch of pictureOf.
+	// flatFor (reported; the agent decides what goes on air). flatSince
+	// and judged follow the watch of pictureOf.
 	pictureLost                bool
 	flatSince                  time.Time
 	judged                     uint64
@@ -296,8 +296,11 @@ func (e *Engine) startVideo() {
 	if e.closing {
 		return
 	}
-	wantLive := !e.slateWanted && e.plan.Video.Kind != pipelines.SourceSlate
-	if wantLive && e.live == nil && !e.liveFailed {
+	// What goes on air is the agent's choice (SetOnAir); a plan without
+	// an input has only the slate.
+	noInput := e.plan.Video.Kind == pipelines.SourceSlate
+	wantCapture := (!e.onAir.Slate || e.onAir.Capture) && !noInput
+	if wantCapture && e.live == nil && !e.liveFailed {
 		f, err := e.startFront("video", e.plan.Video)
 		if err != nil {
 			e.videoFailed(err)
@@ -305,7 +308,7 @@ func (e *Engine) startVideo() {
 			e.live = f
 		}
 	}
-	needSlate := !wantLive || e.liveFailed || e.pictureLost
+	needSlate := e.onAir.Slate || noInput
 	if needSlate && e.slate == nil && e.plan.Slate != nil {
 		f, err := e.startFront("video", *e.plan.Slate)
 		if err != nil {
@@ -447,8 +450,9 @@ func (e *Engine) onFrontMsg(f *front, m busMsg) {
 	}
 }
 
-// videoFailed shows the slate and retries; a failure streak is logged
-// and reported once, until the live picture is back.
+// videoFailed reports the failure and retries the capture; a failure
+// streak is logged and reported once, until the capture delivers again.
+// The agent decides what goes on air meanwhile.
 func (e *Engine) videoFailed(err error) {
 	if !e.videoFailing {
 		e.log.Warn("video source failed", "err", err)
@@ -499,7 +503,7 @@ func (e *Engine) onSwitched(trackName string, old, now *front) {
 		}
 	case e.slate:
 		e.emit(pipelines.EventSlateOn, "slate", "")
-		if e.live != nil && e.slateWanted {
+		if e.live != nil && !e.onAir.Capture {
 			e.hub.detach(e.live)
 			e.live.stop()
 			e.live = nil
@@ -558,23 +562,43 @@ func (e *Engine) watchPicture(now time.Time) {
 		e.log.Info("picture back", "spread", r.spread)
 		e.emit(pipelines.EventPictureBack, "video", "")
 	}
-	e.startVideo()
+}
+
+// checkCaptureBack reports a live capture that had failed and delivers
+// frames again off air (the agent keeps the slate on and the capture
+// running until it hears of it).
+func (e *Engine) checkCaptureBack() {
+	if !e.videoFailing || e.live == nil || e.hub.activeFront("video") == e.live || e.live.delivered() == 0 {
+		return
+	}
+	e.videoFailing = false
+	e.liveRetry.Reset()
+	e.log.Info("video source delivers again")
+	e.emit(pipelines.EventCaptureRunning, "video", "")
 }
 
 func retireKey(f *front) string { return fmt.Sprintf("retire:%d", f.gen) }
 
-// SetSlate shows the slate (true: the input has no signal) or the live
-// picture again.
-func (e *Engine) SetSlate(ctx context.Context, on bool) error {
+// SetOnAir carries out the agent's choice for the video track: the live
+// picture, or the slate with or without the capture kept running.
+func (e *Engine) SetOnAir(ctx context.Context, on pipelines.OnAir) error {
 	return e.do(ctx, func() error {
-		if e.slateWanted == on {
+		if e.onAir == on {
 			return nil
 		}
-		e.slateWanted = on
-		if !on {
+		wasCapturing := !e.onAir.Slate || e.onAir.Capture
+		e.onAir = on
+		if !on.Slate && !wasCapturing {
+			// The agent saw the input come back: try the capture at once.
 			e.liveFailed = false
 			e.liveRetry.Reset()
 			e.cancelTimer("video")
+		}
+		if on.Slate && !on.Capture && e.live != nil && e.slate != nil && e.hub.activeFront("video") == e.slate {
+			// The slate is on air already: the capture has nothing to do.
+			e.hub.detach(e.live)
+			e.live.stop()
+			e.live = nil
 		}
 		e.startVideo()
 		return nil
@@ -595,7 +619,7 @@ func (e *Engine) ReplaceVideo(ctx context.Context, f pipelines.Front, enc pipeli
 		old := e.live
 		e.live, e.liveFailed = nil, false
 		e.cancelTimer("video")
-		if old != nil && !e.slateWanted && !sameCapture(old.plan, f) {
+		if old != nil && !e.onAir.Slate && !sameCapture(old.plan, f) {
 			// Start the new front first; the hub switches at its first
 			// keyframe and the old one is stopped then.
 			e.startVideo()
@@ -1150,6 +1174,7 @@ func (e *Engine) cancelTimer(key string) {
 func (e *Engine) tick() {
 	now := time.Now()
 	e.watchPicture(now)
+	e.checkCaptureBack()
 	for _, r := range e.runs() {
 		if r.sink == nil {
 			continue

@@ -1,0 +1,117 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"reflect"
+
+	"capbox/agent/config"
+	"capbox/agent/fleet"
+	"capbox/agent/fleet/wire"
+	"capbox/agent/health"
+)
+
+// loadApplied starts from the config the fleet applied last, when there is
+// one and it is still valid.
+func (a *Agent) loadApplied() {
+	applied, ok, err := fleet.LoadApplied(a.deps.StateDir)
+	switch {
+	case err != nil:
+		a.log.Warn("ignoring the fleet's saved config", "err", err)
+	case ok:
+		cfg, err := config.LoadBytes(applied.Config, a.deps.Environ)
+		if err != nil {
+			a.log.Warn("the fleet's saved config is no longer valid, using the file", "err", err)
+			return
+		}
+		a.cfg, a.cfgVersion = cfg, applied.Version
+		a.log.Info("running the config the fleet applied", "version", applied.Version)
+	}
+}
+
+// reloadFile re-reads the config file on SIGHUP.
+func (a *Agent) reloadFile() {
+	_ = a.notify.Reloading()
+	defer func() { _ = a.notify.Ready() }()
+	path := a.deps.ConfigPath
+	cfg, err := config.Load(path, path != "", a.deps.Environ)
+	if err != nil {
+		a.log.Error("config reload refused, the old config keeps running", "errors", config.AsErrors(err).Error())
+		a.emit(wire.Event{Type: wire.EvtConfigRejected, Msg: config.AsErrors(err).Error()})
+		return
+	}
+	if errs := a.apply(cfg, 0); len(errs) > 0 {
+		a.log.Error("config reload refused, the old config keeps running", "errors", config.Errors(errs).Error())
+		return
+	}
+	a.log.Info("config reloaded", "path", path)
+}
+
+// apply switches to a validated config, restarting only what changed. It
+// refuses (and changes nothing) when the new config cannot be planned.
+func (a *Agent) apply(cfg config.Config, version int64) []config.FieldError {
+	old := a.cfg
+	if cfg.Device.ID != old.Device.ID && a.svc.link != nil {
+		return []config.FieldError{{Path: "device.id", Msg: "the device id cannot change while connected to the fleet"}}
+	}
+	a.cfg = cfg
+	plan, err := a.makePlan(a.ladder.rung)
+	if err != nil && a.run.rt != nil {
+		a.cfg = old
+		return []config.FieldError{{Msg: "cannot plan a pipeline: " + err.Error()}}
+	}
+	a.cfgVersion = version
+	a.health.SetConfigVersion(version)
+	a.deps.LogLevel.Set(levelOf(cfg.Log.Level))
+	if cfg.Fleet.TelemetryInterval != old.Fleet.TelemetryInterval {
+		a.health.SetInterval(cfg.Fleet.TelemetryInterval.D())
+	}
+	if cfg.RecordPath() != old.RecordPath() {
+		a.health.SetSys(health.LiveSys(cfg.RecordPath()))
+	}
+	if cfg.Metrics != old.Metrics {
+		a.startMetrics()
+	}
+	if !reflect.DeepEqual(cfg.Fleet, old.Fleet) || cfg.Device != old.Device {
+		a.stopFleet()
+		a.startFleet()
+	}
+	a.setMeta()
+	if a.run.rt == nil {
+		a.run.retry = nil
+		a.startPipeline()
+		return nil
+	}
+	if cfg.Capture.Video != old.Capture.Video || cfg.Capture.EDID != old.Capture.EDID {
+		a.detectNow(a.ctx)
+		if plan, err = a.makePlan(a.ladder.rung); err != nil {
+			return nil
+		}
+	}
+	rt := a.run.rt
+	if cfg.Encode != old.Encode || cfg.Capture.Video != old.Capture.Video || cfg.Slate != old.Slate {
+		a.replanVideo("config changed")
+	}
+	if !reflect.DeepEqual(plan.Audio, a.plan.Audio) {
+		a.plan.Audio = plan.Audio
+		a.rtCall(func(ctx context.Context) error { return rt.ReplaceAudio(ctx, plan.Audio) })
+	}
+	if !reflect.DeepEqual(plan.Outputs, a.plan.Outputs) {
+		a.plan.Outputs = plan.Outputs
+		a.rtCall(func(ctx context.Context) error { return rt.SetOutputs(ctx, plan.Outputs) })
+	}
+	if !reflect.DeepEqual(plan.Recorder, a.plan.Recorder) {
+		a.plan.Recorder = plan.Recorder
+		a.rtCall(func(ctx context.Context) error { return rt.SetRecorder(ctx, plan.Recorder) })
+	}
+	return nil
+}
+
+// effectiveSHA256 identifies the running config (for config/reported).
+func effectiveSHA256(cfg config.Config) string {
+	b, _ := json.Marshal(cfg)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
