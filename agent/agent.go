@@ -13,7 +13,9 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"capbox/agent/config"
@@ -132,6 +134,10 @@ type Agent struct {
 	thermal   health.ThermalStatus
 	svc       services // the fleet link and the metrics endpoint
 
+	// applyMu lets one config be applied at a time (fleet, SIGHUP).
+	applyMu sync.Mutex
+	// ready: the first plan job ended and the services started.
+	ready bool
 	// stopping: shutdown has begun; work posted from other goroutines is
 	// refused from then on.
 	stopping bool
@@ -208,12 +214,12 @@ func (a *Agent) Run(ctx context.Context) error {
 		go func() { _ = wd.Run(hctx) }()
 	}
 
-	a.detectNow(ctx)
-	a.startPipeline()
+	// Detection and the encoder trials run off the loop; the fleet link,
+	// the metrics page and systemd's READY follow when the first plan job
+	// has ended (notifyReady), so the first meta carries the detection.
+	a.setMeta()
+	a.startPipeline(true)
 	a.publish()
-	a.startMetrics()
-	a.startFleet()
-	_ = a.notify.Ready()
 
 	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
@@ -226,14 +232,14 @@ func (a *Agent) Run(ctx context.Context) error {
 		case f := <-a.loop.C():
 			f()
 		case <-a.deps.Reload:
-			a.reloadFile()
+			go a.reload(ctx)
 		case ev := <-a.run.events():
 			a.onRuntimeEvent(ev)
 		case err := <-a.run.done:
-			a.onRuntimeEnded(err)
+			a.onRuntimeDone(err)
 		case <-a.run.retry:
 			a.run.retry = nil
-			a.startPipeline()
+			a.startPipeline(false)
 		case ev, ok := <-a.watch.events:
 			if ok {
 				a.onSignal(ev)
@@ -266,19 +272,48 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
+// stopBudget bounds the whole shutdown: below the unit's TimeoutStopSec
+// (20 s, overlay/usr/lib/systemd/system/capboxd.service), so that systemd
+// never has to kill a box that is closing its recording.
+const stopBudget = 12 * time.Second
+
+// shutdown stops every part at once, each within what is left of
+// stopBudget: the pipeline first (it closes and flushes the recording), the
+// fleet link (graceful offline), the metrics page and the signal watch. A
+// part that misses the deadline is logged and abandoned.
 func (a *Agent) shutdown() {
 	a.log.Info("stopping: closing outputs and the recording")
 	_ = a.notify.Stopping()
+	deadline := time.Now().Add(stopBudget)
 	// Work queued from other goroutines is answered (refused), not run:
 	// nothing may start while the parts stop.
 	a.stopping = true
 	a.loop.Stop()
 	a.loop.Drain()
-	a.stopWatch()
-	a.stopPipeline()
-	a.stopFleet()
+	a.answerWaiters(errStopping)
+
+	parts := map[string]<-chan error{}
+	if a.run.cancel != nil && a.run.done != nil {
+		a.run.cancel()
+		parts["pipeline"] = a.run.done
+	}
+	if a.svc.linkCancel != nil && a.svc.linkDone != nil {
+		a.svc.linkCancel()
+		parts["fleet link"] = a.svc.linkDone
+	}
 	a.stopMetrics()
+	a.stopWatch()
+	for name, done := range parts {
+		select {
+		case <-done:
+		case <-time.After(time.Until(deadline)):
+			a.log.Error("part did not stop in time; abandoned", "part", name, "budget", stopBudget)
+		}
+	}
 }
+
+// errStopping answers waiters still waiting when the agent stops.
+var errStopping = errors.New("the agent is stopping")
 
 // post runs f on the loop (from another goroutine); dropped once the agent
 // is stopping.

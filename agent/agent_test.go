@@ -35,6 +35,9 @@ type fakeRuntime struct {
 	// gate, when set, holds SetOnAir until it is closed (a slate front
 	// that takes seconds to build, as under emulation).
 	gate chan struct{}
+	// hang, when set, keeps Run from returning after its context ended
+	// until it is closed (a teardown stuck in a driver).
+	hang chan struct{}
 }
 
 func (f *fakeRuntime) record(c string) {
@@ -52,6 +55,12 @@ func (f *fakeRuntime) Calls() []string {
 func (f *fakeRuntime) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
+		f.mu.Lock()
+		hang := f.hang
+		f.mu.Unlock()
+		if hang != nil {
+			<-hang
+		}
 		f.record("stop")
 		return nil
 	case err := <-f.crash:

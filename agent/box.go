@@ -48,9 +48,18 @@ type boxCommand func(a *Agent, ctx context.Context, args wire.Args, res *fleet.R
 // boxCommands are the box commands of wire.Commands this agent runs, by
 // name; any other is unsupported.
 var boxCommands = map[string]boxCommand{
-	wire.CmdRestartPipeline: func(a *Agent, _ context.Context, _ wire.Args, _ *fleet.Result) (func() error, error) {
-		a.restartPipeline()
-		return nil, nil
+	wire.CmdRestartPipeline: func(a *Agent, ctx context.Context, _ wire.Args, _ *fleet.Result) (func() error, error) {
+		ready := make(chan error, 1)
+		a.restartPipeline(ready)
+		return func() error {
+			// The answer waits for the new runtime (or why none runs).
+			select {
+			case err := <-ready:
+				return err
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}, nil
 	},
 	wire.CmdRestartOutput:  outputCommand(Runtime.RestartOutput),
 	wire.CmdStartOutput:    outputCommand(Runtime.StartOutput),
@@ -80,9 +89,16 @@ var boxCommands = map[string]boxCommand{
 		return nil, nil
 	},
 	wire.CmdDetect: func(a *Agent, ctx context.Context, _ wire.Args, res *fleet.Result) (func() error, error) {
-		a.detectNow(ctx)
-		res.Data = a.det
-		return nil, nil
+		job := planJob{cfg: a.cfg, deps: a.deps, log: a.log}
+		return func() error {
+			// Detection takes seconds: off the loop, then taken in on it.
+			det := job.detectHardware(ctx)
+			res.Data = det
+			return a.onLoop(ctx, func() error {
+				a.detected(det, nil)
+				return nil
+			})
+		}, nil
 	},
 	wire.CmdReboot: func(a *Agent, _ context.Context, _ wire.Args, _ *fleet.Result) (func() error, error) {
 		if a.deps.RebootFlag == "" {
@@ -187,23 +203,13 @@ func (b box) ApplyConfig(ctx context.Context, version int64, doc json.RawMessage
 	if err != nil {
 		return "", config.AsErrors(err)
 	}
-	var sum string
-	var errs []config.FieldError
-	lerr := a.onLoop(ctx, func() error {
-		_ = a.notify.Reloading()
-		defer func() { _ = a.notify.Ready() }()
-		errs = a.apply(cfg, version)
-		if len(errs) == 0 {
-			sum = effectiveSHA256(cfg)
-			a.log.Info("config applied from the fleet", "version", version)
-			a.emit(wire.Event{Type: wire.EvtConfigApplied, Data: map[string]any{"version": version}})
-		} else {
-			a.emit(wire.Event{Type: wire.EvtConfigRejected, Msg: config.Errors(errs).Error(), Data: map[string]any{"version": version}})
-		}
-		return nil
-	})
-	if lerr != nil {
-		return "", []config.FieldError{{Msg: lerr.Error()}}
+	_ = a.notify.Reloading()
+	defer func() { _ = a.notify.Ready() }()
+	if errs := a.applyConfig(ctx, cfg, version); len(errs) > 0 {
+		a.emit(wire.Event{Type: wire.EvtConfigRejected, Msg: config.Errors(errs).Error(), Data: map[string]any{"version": version}})
+		return "", errs
 	}
-	return sum, errs
+	a.log.Info("config applied from the fleet", "version", version)
+	a.emit(wire.Event{Type: wire.EvtConfigApplied, Data: map[string]any{"version": version}})
+	return effectiveSHA256(cfg), nil
 }

@@ -2,6 +2,9 @@ package agent
 
 import (
 	"context"
+	"log/slog"
+
+	"capbox/agent/config"
 
 	"capbox/agent/fleet/wire"
 	"capbox/board"
@@ -137,50 +140,38 @@ func (a *Agent) announce(from, to inputState) bool {
 
 // ---- detection -------------------------------------------------------------
 
-func (a *Agent) detectNow(ctx context.Context) {
-	if a.deps.Detect == nil {
-		a.det = board.Detection{Board: board.Board{ID: "unknown"}}
-		return
-	}
-	det, err := a.deps.Detect(ctx, a.cfg)
-	if err != nil {
-		a.log.Warn("detection incomplete", "err", err)
-	}
-	a.det = det
-	a.loadEDID()
-	a.in.signal = a.chosenInput().Signal
-	a.setMeta()
-}
-
 // loadEDID puts the configured EDID into the receivers (without one a
 // TC358743 shows the source a dead display).
-func (a *Agent) loadEDID() {
-	if a.deps.ApplyEDID == nil || a.cfg.Capture.EDID == "none" {
+func loadEDID(deps Deps, cfg config.Config, det board.Detection, log *slog.Logger) {
+	if deps.ApplyEDID == nil || cfg.Capture.EDID == "none" {
 		return
 	}
-	done, err := a.deps.ApplyEDID(a.det, a.cfg.Capture.EDID)
+	done, err := deps.ApplyEDID(det, cfg.Capture.EDID)
 	if err != nil {
-		a.log.Warn("EDID not loaded", "err", err)
+		log.Warn("EDID not loaded", "err", err)
 	}
 	for _, d := range done {
-		a.log.Info("EDID loaded", "device", d)
+		log.Info("EDID loaded", "device", d)
 	}
 }
 
-// chosenInput is the detected input the plan uses (zero when the test
-// pattern runs).
-func (a *Agent) chosenInput() board.VideoInput {
-	dev := a.plan.Video.Device
-	if dev == "" {
-		dev = a.det.Chosen.VideoInput
+// inputOf is the detected input a plan on device uses (its stable path
+// counts too); device "" means the detection's choice. Zero when none
+// matches (the test pattern).
+func inputOf(det board.Detection, device string) board.VideoInput {
+	if device == "" {
+		device = det.Chosen.VideoInput
 	}
-	for _, in := range a.det.VideoInputs {
-		if in.Device == dev || (in.StablePath != "" && in.StablePath == dev) {
+	for _, in := range det.VideoInputs {
+		if in.Device == device || (in.StablePath != "" && in.StablePath == device) {
 			return in
 		}
 	}
 	return board.VideoInput{}
 }
+
+// chosenInput is the detected input the plan uses.
+func (a *Agent) chosenInput() board.VideoInput { return inputOf(a.det, a.plan.Video.Device) }
 
 // ---- signal and hotplug ----------------------------------------------------
 
@@ -258,6 +249,7 @@ func (a *Agent) onHotplug(ev board.HotplugEvent) {
 		var err error
 		if a.deps.Detect != nil {
 			det, err = a.deps.Detect(a.ctx, cfg)
+			loadEDID(a.deps, cfg, det, a.log)
 		}
 		a.post(func() { a.detected(det, err) })
 	}()
@@ -269,7 +261,6 @@ func (a *Agent) detected(det board.Detection, err error) {
 		a.log.Warn("detection incomplete", "err", err)
 	}
 	a.det = det
-	a.loadEDID()
 	a.setMeta()
 	next := a.in
 	in := a.chosenInput()

@@ -7,7 +7,10 @@ import (
 	"slices"
 	"time"
 
+	"capbox/agent/config"
 	"capbox/agent/fleet/wire"
+	"capbox/agent/health"
+	"capbox/board"
 	"capbox/pipelines"
 )
 
@@ -42,33 +45,37 @@ func (l *ladder) failed(now time.Time) bool {
 	return true
 }
 
-// makePlan plans with the current config, detection and rung, and the
-// thermal guard's limits.
-func (a *Agent) makePlan(rung pipelines.Rung) (pipelines.Plan, error) {
-	cfg := a.cfg
+// planFor plans with a config, detection and rung, and the thermal
+// guard's limits.
+func planFor(cfg config.Config, det board.Detection, rung pipelines.Rung, thermal health.ThermalStatus, elements board.ElementChecker) (pipelines.Plan, error) {
 	if cfg.Encode.ThermalGuard {
-		cfg.Encode.BitrateKbps, cfg.Encode.MaxFPS = a.thermal.Action.Apply(cfg.Encode.BitrateKbps, cfg.Encode.MaxFPS)
+		cfg.Encode.BitrateKbps, cfg.Encode.MaxFPS = thermal.Action.Apply(cfg.Encode.BitrateKbps, cfg.Encode.MaxFPS)
 	}
 	if !cfg.Encode.ZeroCopy && rung < pipelines.RungMMAP {
 		rung = pipelines.RungMMAP
 	}
-	req, err := planRequest(cfg, a.det, rung, a.deps.Elements)
+	req, err := planRequest(cfg, det, rung, elements)
 	if err != nil {
 		return pipelines.Plan{}, err
 	}
 	return pipelines.Build(req)
 }
 
-// choosePlan walks the ladder from the current rung down. A rung that
-// touches hardware is tried briefly first.
-func (a *Agent) choosePlan(ctx context.Context) (pipelines.Plan, error) {
+// makePlan plans with what the agent knows now.
+func (a *Agent) makePlan(rung pipelines.Rung) (pipelines.Plan, error) {
+	return planFor(a.cfg, a.det, rung, a.thermal, a.deps.Elements)
+}
+
+// choose walks the ladder from the job's rung down. A rung that touches
+// hardware is tried briefly first, when the input can give it frames.
+func (j planJob) choose(ctx context.Context) (pipelines.Plan, error) {
 	var errs []error
 	tried := map[pipelines.Rung]bool{}
-	for _, rung := range []pipelines.Rung{a.ladder.rung, pipelines.RungMMAP, pipelines.RungSoftware} {
-		if rung != 0 && rung < a.ladder.rung {
+	for _, rung := range []pipelines.Rung{j.rung, pipelines.RungMMAP, pipelines.RungSoftware} {
+		if rung != 0 && rung < j.rung {
 			continue
 		}
-		plan, err := a.makePlan(rung)
+		plan, err := planFor(j.cfg, j.det, rung, j.thermal, j.deps.Elements)
 		if err != nil {
 			if !slices.ContainsFunc(errs, func(e error) bool { return e.Error() == err.Error() }) {
 				errs = append(errs, err)
@@ -79,15 +86,15 @@ func (a *Agent) choosePlan(ctx context.Context) (pipelines.Plan, error) {
 			continue
 		}
 		tried[plan.Encoder.Rung] = true
-		if !needsTrial(plan) || a.deps.Trial == nil || !a.in.signalUsable() {
+		if !needsTrial(plan) || j.deps.Trial == nil || !(input{signal: j.signal}).signalUsable() {
 			return plan, nil
 		}
-		first, err := a.deps.Trial(ctx, plan.Video, a.cfg.Encode.TrialTimeout.D())
+		first, err := j.deps.Trial(ctx, plan.Video, j.cfg.Encode.TrialTimeout.D())
 		if err == nil {
-			a.log.Info("encoder trial passed", "encoder", plan.Encoder.Element, "rung", plan.Encoder.Rung, "first_buffer", first.Round(time.Millisecond))
+			j.log.Info("encoder trial passed", "encoder", plan.Encoder.Element, "rung", plan.Encoder.Rung, "first_buffer", first.Round(time.Millisecond))
 			return plan, nil
 		}
-		a.log.Warn("encoder trial failed, trying the next rung", "encoder", plan.Encoder.Element, "rung", plan.Encoder.Rung, "err", err)
+		j.log.Warn("encoder trial failed, trying the next rung", "encoder", plan.Encoder.Element, "rung", plan.Encoder.Rung, "err", err)
 		errs = append(errs, fmt.Errorf("rung %s: %w", plan.Encoder.Rung, err))
 	}
 	return pipelines.Plan{}, fmt.Errorf("no pipeline can run: %w", errors.Join(errs...))

@@ -16,9 +16,11 @@ import (
 // the supervisor knows beyond them.
 type view struct {
 	stats pipelines.Stats
-	// running: a runtime exists; planErr: none could be planned.
-	running bool
-	planErr string
+	// running: a runtime exists; planning: one is being planned (or
+	// restarted); planErr: none could be planned.
+	running  bool
+	planning bool
+	planErr  string
 	// signal is the input's state from the watcher (unknown for inputs
 	// without DV timings: dongles, the test pattern).
 	signal board.Signal
@@ -45,6 +47,8 @@ func moods(v view) map[string]wire.Mood {
 	m := map[string]wire.Mood{}
 	s := v.stats
 	switch {
+	case !v.running && v.planning:
+		m[wire.PartCapture], m[wire.PartEncoder] = wire.MoodWaking, wire.MoodWaking
 	case !v.running:
 		m[wire.PartCapture], m[wire.PartEncoder] = wire.MoodSad, wire.MoodSad
 	default:
@@ -130,6 +134,8 @@ func unreachable(err string) bool {
 // mode is the box's mode for State.
 func mode(v view, ms map[string]wire.Mood) string {
 	switch {
+	case !v.running && v.planning:
+		return wire.ModeStarting
 	case !v.running:
 		return wire.ModeError
 	case ms[wire.PartCapture] == wire.MoodHungry:

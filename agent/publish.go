@@ -53,7 +53,8 @@ func (p *published) Moods() map[string]wire.Mood {
 
 func (a *Agent) view() view {
 	v := view{
-		running: a.run.rt != nil, signal: a.in.signal, inputGone: a.in.gone, flat: a.in.flat, videoFailing: a.in.failed,
+		running: a.run.rt != nil, planning: a.run.phase == runPlanning || a.run.phase == runStopping && a.run.restart,
+		signal: a.in.signal, inputGone: a.in.gone, flat: a.in.flat, videoFailing: a.in.failed,
 		stalled: a.stalls.stalled, startedAt: a.run.started, now: time.Now(), thermal: "",
 		outputsWanted: len(a.cfg.Outputs) > 0 || a.cfg.Record.Enabled,
 	}

@@ -16,6 +16,9 @@ type services struct {
 	link       *fleet.Link
 	linkCancel context.CancelFunc
 	linkDone   chan error
+	// linkGen numbers links, so that a replacement started late (after
+	// its predecessor said goodbye) is not started twice.
+	linkGen    uint64
 	metricsOff context.CancelFunc
 }
 
@@ -78,6 +81,34 @@ func (a *Agent) startFleet() {
 	a.log.Info("fleet link", "broker", a.cfg.Fleet.Broker, "id", id)
 }
 
+// restartFleet replaces the fleet link (a new broker, id or credentials):
+// the old one says goodbye off the loop, then the new one starts.
+func (a *Agent) restartFleet() {
+	cancel, done := a.svc.linkCancel, a.svc.linkDone
+	a.svc.link, a.svc.linkCancel, a.svc.linkDone = nil, nil, nil
+	a.svc.linkGen++
+	gen := a.svc.linkGen
+	if cancel == nil {
+		a.startFleet()
+		return
+	}
+	cancel()
+	go func() {
+		if done != nil {
+			select {
+			case <-done:
+			case <-time.After(linkStopTimeout):
+			}
+		}
+		a.post(func() {
+			if a.svc.linkGen == gen {
+				a.startFleet()
+			}
+		})
+	}()
+}
+
+// stopFleet stops the link and waits for its goodbye (bounded).
 func (a *Agent) stopFleet() {
 	if a.svc.linkCancel == nil {
 		return
