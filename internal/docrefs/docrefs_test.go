@@ -59,7 +59,7 @@ func repoRoot(t *testing.T) string {
 	}
 	for {
 		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && regexp.MustCompile(`(?m)^module capbox\s*$`).Match(b) {
+		if err == nil && capboxModule.Match(b) {
 			return dir
 		}
 		parent := filepath.Dir(dir)
@@ -110,6 +110,10 @@ var (
 	fence      = regexp.MustCompile("^ {0,3}(```|~~~)")
 	// headingNumber is a heading's own number ("5. HDMI capture").
 	headingNumber = regexp.MustCompile(`^(\d+)[.)]?[ \t]+`)
+	// inlineLink is a link inside a heading; its text is what a reader sees.
+	inlineLink = regexp.MustCompile(`!?\[([^\]]*)\]\([^)]*\)`)
+	// capboxModule is the go.mod line of this repository.
+	capboxModule = regexp.MustCompile(`(?m)^module capbox\s*$`)
 )
 
 // reference is one citation found in a source file.
@@ -340,7 +344,7 @@ func parseDocument(text string) document {
 
 // plainText drops inline Markdown markup a reader does not see.
 func plainText(s string) string {
-	s = regexp.MustCompile(`!?\[([^\]]*)\]\([^)]*\)`).ReplaceAllString(s, "$1")
+	s = inlineLink.ReplaceAllString(s, "$1")
 	return strings.NewReplacer("`", "", "**", "", "__", "").Replace(s)
 }
 
