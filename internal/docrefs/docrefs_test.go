@@ -519,7 +519,7 @@ func TestCheckerFindsBrokenReferences(t *testing.T) {
 // docs/GUIDE.md section 5, GUIDE.md 5, LOCAL.md, and a wrapped one (GUIDE.md
 // "HDMI capture").
 // Broken: GUIDE.md "Not a heading", GUIDE.md section 6, GUIDE.md 4-5,
-// ../shared/GUIDE.md, NOWHERE.md.
+// ../outside/GUIDE.md, NOWHERE.md.
 var s = "not a comment: GUIDE.md \"Gone\" is not checked"
 `)
 	write("pkg/LOCAL.md", "# Local\n")
@@ -537,7 +537,7 @@ var s = "not a comment: GUIDE.md \"Gone\" is not checked"
 		`pkg/a.go:6: GUIDE.md "Not a heading"`,
 		`pkg/a.go:6: GUIDE.md section 6`,
 		`pkg/a.go:6: GUIDE.md sections 4-5`,
-		`pkg/a.go:7: ../shared/GUIDE.md`,
+		`pkg/a.go:7: ../outside/GUIDE.md`,
 		`pkg/a.go:7: NOWHERE.md`,
 	}
 	var got, all []string
