@@ -1,0 +1,145 @@
+package gst
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"capbox/internal/backoff"
+	"capbox/pipelines"
+)
+
+func (e *Engine) setRecorder(p *pipelines.RecorderPlan, enabled bool) {
+	r := &outputRun{plan: p.Sink, rec: p, enabled: enabled,
+		retry: backoff.New(e.opt.FrontRetryMin, e.opt.FrontRetryMax)}
+	r.st = pipelines.OutputStats{Name: "recorder", State: pipelines.OutputDisabled, Since: time.Now()}
+	e.recorder = r
+	e.statsMu.Lock()
+	e.stats.Recorder.Enabled, e.stats.Recorder.Dir = true, p.Dir
+	e.statsMu.Unlock()
+	if enabled {
+		e.startRun(r)
+	}
+}
+
+// SetRecorder applies a new recorder plan (nil: no recording); an
+// unchanged plan keeps recording.
+func (e *Engine) SetRecorder(ctx context.Context, p *pipelines.RecorderPlan) error {
+	return e.do(ctx, func() error {
+		if e.recorder != nil && p != nil && reflect.DeepEqual(*e.recorder.rec, *p) {
+			return nil
+		}
+		if e.recorder != nil {
+			e.stopRun(e.recorder)
+			e.recorder = nil
+		}
+		e.plan.Recorder = p
+		if p != nil {
+			e.setRecorder(p, true)
+		} else {
+			e.statsMu.Lock()
+			e.stats.Recorder = pipelines.RecorderStats{}
+			e.statsMu.Unlock()
+		}
+		return nil
+	})
+}
+
+// StartRecording starts the configured recorder.
+func (e *Engine) StartRecording(ctx context.Context) error {
+	return e.do(ctx, func() error {
+		if e.recorder == nil {
+			return errors.New("recording is not configured")
+		}
+		e.recorder.enabled = true
+		e.startRun(e.recorder)
+		return nil
+	})
+}
+
+// StopRecording closes the current segment and stops recording; it
+// returns once the segment is closed.
+func (e *Engine) StopRecording(ctx context.Context) error {
+	var done <-chan struct{}
+	err := e.do(ctx, func() error {
+		if e.recorder == nil {
+			return errors.New("recording is not configured")
+		}
+		e.recorder.enabled = false
+		done = e.stopRun(e.recorder)
+		e.setState(e.recorder, pipelines.OutputDisabled, "")
+		return nil
+	})
+	return waitDone(ctx, err, done)
+}
+
+// keepFree deletes the oldest segments while the recording's file system
+// has less free space than keep_free; the open segment is never deleted.
+func (e *Engine) keepFree() {
+	r := e.recorder
+	if r == nil || r.rec == nil {
+		return
+	}
+	free, err := freeBytes(r.rec.Dir)
+	if err != nil {
+		return
+	}
+	e.statsMu.Lock()
+	current := e.stats.Recorder.File
+	e.stats.Recorder.FreeBytes = free
+	e.statsMu.Unlock()
+	if r.rec.KeepFree <= 0 || free >= uint64(r.rec.KeepFree) {
+		return
+	}
+	files, err := recordingFiles(r.rec.Dir, segmentExt(r.rec.Format))
+	if err != nil {
+		return
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		if free >= uint64(r.rec.KeepFree) || f == current {
+			break
+		}
+		if err := os.Remove(f); err != nil {
+			e.log.Warn("cannot delete old segment", "file", f, "err", err)
+			return
+		}
+		e.emit(pipelines.EventSegmentDelete, "recorder", filepath.Base(f))
+		e.statsMu.Lock()
+		e.stats.Recorder.Deleted++
+		e.statsMu.Unlock()
+		if free, err = freeBytes(r.rec.Dir); err != nil {
+			return
+		}
+	}
+}
+
+// freeBytes is what an unprivileged writer may still use (statfs f_bavail).
+func freeBytes(dir string) (uint64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return st.Bavail * uint64(st.Bsize), nil
+}
+
+// recordingFile is the segment being written ("" when not recording).
+func (e *Engine) recordingFile() string {
+	if e.recorder == nil || e.recorder.sink == nil {
+		return ""
+	}
+	return e.segmentFile()
+}
+
+// segmentFile is the recorder's newest segment, written or just closed.
+func (e *Engine) segmentFile() string {
+	e.statsMu.Lock()
+	defer e.statsMu.Unlock()
+	return e.stats.Recorder.File
+}

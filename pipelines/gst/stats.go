@@ -1,0 +1,71 @@
+package gst
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"time"
+
+	"capbox/pipelines"
+)
+
+// Stats is a snapshot of the running pipeline.
+func (e *Engine) Stats() pipelines.Stats {
+	var outs []pipelines.OutputStats
+	var rec pipelines.OutputStats
+	recRunning := false
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = e.do(ctx, func() error {
+		for _, n := range e.order {
+			outs = append(outs, e.outputs[n].st)
+		}
+		if e.recorder != nil {
+			rec = e.recorder.st
+			recRunning = e.recorder.sink != nil
+		}
+		return nil
+	})
+	e.statsMu.Lock()
+	s := e.stats
+	e.statsMu.Unlock()
+	s.Outputs = outs
+	s.Recorder.Recording = recRunning
+	s.Recorder.SyncedAt = e.rsync.lastSynced()
+	if rec.LastError != "" {
+		s.Recorder.LastError = rec.LastError
+	}
+	frames, bytes, last, active := e.hub.trackStats("video")
+	s.Video.Frames, s.Video.Bytes, s.Video.LastFrame = frames, bytes, last
+	if active != nil {
+		s.Video.Kind, s.Video.Device = active.plan.Kind, active.plan.Device
+		s.Video.Width, s.Video.Height, s.Video.FPS = active.plan.Width, active.plan.Height, active.plan.FPS
+		s.Video.Running = true
+		s.Slate = active.plan.Kind == pipelines.SourceSlate
+	}
+	aframes, _, alast, aactive := e.hub.trackStats("audio")
+	s.Audio.Frames, s.Audio.LastFrame = aframes, alast
+	if aactive != nil {
+		s.Audio.Kind, s.Audio.Device = aactive.plan.Kind, aactive.plan.Device
+	}
+	if s.Recorder.Dir != "" {
+		if b, err := dirBytes(s.Recorder.Dir); err == nil {
+			s.Recorder.Bytes = b
+		}
+	}
+	return s
+}
+
+func dirBytes(dir string) (uint64, error) {
+	files, err := filepath.Glob(filepath.Join(dir, pipelines.RecordingPrefix+"*"))
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil {
+			n += uint64(st.Size())
+		}
+	}
+	return n, nil
+}
