@@ -5,11 +5,22 @@ import (
 	"math"
 	"time"
 
+	"capbox/internal/backoff"
 	"capbox/pipelines"
 )
 
+// audioTrack is what the audio track carries: the configured source, or
+// silence while it fails. Owned by the Run loop.
+type audioTrack struct {
+	live, silence *front
+	// failing: a failure streak was reported; cleared when the source is
+	// back on air.
+	failing bool
+	retry   *backoff.Backoff
+}
+
 func (e *Engine) startAudio() {
-	if e.audio != nil || e.closing {
+	if e.audio.live != nil || e.closing {
 		return
 	}
 	f, err := e.startFront("audio", e.plan.Audio)
@@ -17,7 +28,7 @@ func (e *Engine) startAudio() {
 		e.audioFailed(nil, err)
 		return
 	}
-	e.audio = f
+	e.audio.live = f
 	e.statsMu.Lock()
 	e.stats.Audio.Kind, e.stats.Audio.Device = e.plan.Audio.Kind, e.plan.Audio.Device
 	e.statsMu.Unlock()
@@ -29,29 +40,29 @@ func (e *Engine) audioFailed(f *front, err error) {
 	if e.closing {
 		return
 	}
-	if !e.audioFailing {
+	if !e.audio.failing {
 		e.log.Warn("audio source failed, sending silence", "err", err)
 		e.emit(pipelines.EventAudioFailed, "audio", err.Error())
-		e.audioFailing = true
+		e.audio.failing = true
 	}
 	if f != nil {
 		e.hub.detach(f)
 		f.stop()
-		if f == e.audio {
-			e.audio = nil
+		if f == e.audio.live {
+			e.audio.live = nil
 		} else {
-			e.silence = nil
+			e.audio.silence = nil
 		}
 	}
-	if e.silence == nil && e.plan.Audio.Kind != pipelines.SourceSilence {
+	if e.audio.silence == nil && e.plan.Audio.Kind != pipelines.SourceSilence {
 		sil := silenceFront(e.plan.Audio)
 		if s, err2 := e.startFront("audio", sil); err2 == nil {
-			e.silence = s
+			e.audio.silence = s
 		} else {
 			e.log.Error("silent audio failed to start", "err", err2)
 		}
 	}
-	e.later("audio", e.audioRetry.Next(), e.startAudio)
+	e.later("audio", e.audio.retry.Next(), e.startAudio)
 }
 
 // ReplaceAudio swaps the audio source (a config change); the old source
@@ -59,8 +70,8 @@ func (e *Engine) audioFailed(f *front, err error) {
 func (e *Engine) ReplaceAudio(ctx context.Context, f pipelines.Front) error {
 	return e.do(ctx, func() error {
 		e.plan.Audio = f
-		old := e.audio
-		e.audio = nil
+		old := e.audio.live
+		e.audio.live = nil
 		e.cancelTimer("audio")
 		e.startAudio()
 		if old != nil {

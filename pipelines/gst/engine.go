@@ -3,7 +3,6 @@ package gst
 import (
 	"context"
 	"log/slog"
-	"math"
 	"sync"
 	"time"
 
@@ -59,31 +58,19 @@ type Engine struct {
 	stopped chan struct{}
 
 	// Owned by the Run loop.
-	closing                     bool
-	live, slate, audio, silence *front
-	slateWanted                 bool
-	// pictureLost: the live front's picture watch saw a flat picture for
-	// flatFor; the slate is on air and the live front keeps running so the
-	// watch sees the picture come back. flatSince and judged follow the
-	// watch of pictureOf.
-	pictureLost                bool
-	flatSince                  time.Time
-	judged                     uint64
-	pictureOf                  *front
-	liveRetry                  *backoff.Backoff
-	liveFailed                 bool
-	videoFailing, audioFailing bool
-	audioRetry                 *backoff.Backoff
-	outputs                    map[string]*outputRun
-	order                      []string
-	recorder                   *outputRun
-	timers                     map[string]*time.Timer
+	closing  bool
+	video    videoTrack
+	audio    audioTrack
+	outputs  outputTable
+	recorder *outputRun
+	timers   map[string]*time.Timer
+	// lastKeepFree is when the tick last ran keep_free.
+	lastKeepFree time.Time
 
 	statsMu sync.Mutex
 	stats   pipelines.Stats
 	// lastLoud is when the audio was last above the silence threshold.
-	lastLoud     time.Time
-	lastKeepFree time.Time
+	lastLoud time.Time
 	// rsync flushes the recording to storage every few seconds.
 	rsync recordingSync
 }
@@ -96,9 +83,10 @@ func New(plan pipelines.Plan, opt Options) *Engine {
 		opt: opt, log: opt.Logger, plan: plan,
 		cmds: make(chan func(), 16), events: make(chan pipelines.Event, 256),
 		stopped: make(chan struct{}),
-		outputs: map[string]*outputRun{}, timers: map[string]*time.Timer{},
-		liveRetry:  backoff.New(opt.FrontRetryMin, opt.FrontRetryMax),
-		audioRetry: backoff.New(opt.FrontRetryMin, opt.FrontRetryMax),
+		video:   videoTrack{retry: backoff.New(opt.FrontRetryMin, opt.FrontRetryMax)},
+		audio:   audioTrack{retry: backoff.New(opt.FrontRetryMin, opt.FrontRetryMax)},
+		outputs: outputTable{byName: map[string]*outputRun{}},
+		timers:  map[string]*time.Timer{},
 	}
 	e.hub = newHub(func(track string, old, now *front) {
 		// Called on a streaming thread: hand over to the loop, never block.
@@ -197,7 +185,7 @@ func (e *Engine) shutdown() {
 	// Drain the encoders first, so the frames they hold reach the outputs
 	// and the recording before those end.
 	var wg sync.WaitGroup
-	for _, f := range []*front{e.live, e.slate, e.audio, e.silence} {
+	for _, f := range []*front{e.video.live, e.video.slate, e.audio.live, e.audio.silence} {
 		if f != nil {
 			wg.Add(1)
 			go func() { defer wg.Done(); f.drain(2 * time.Second) }()
@@ -224,7 +212,7 @@ func (e *Engine) shutdown() {
 	e.rsync.flush(recording, 5*time.Second)
 	// In parallel: a front whose teardown hangs (a capture stuck in the
 	// driver) holds up the others by no more than its own bound.
-	for _, f := range []*front{e.live, e.slate, e.audio, e.silence} {
+	for _, f := range []*front{e.video.live, e.video.slate, e.audio.live, e.audio.silence} {
 		if f != nil {
 			e.hub.detach(f)
 			wg.Add(1)
@@ -232,7 +220,7 @@ func (e *Engine) shutdown() {
 		}
 	}
 	wg.Wait()
-	e.live, e.slate, e.audio, e.silence = nil, nil, nil, nil
+	e.video.live, e.video.slate, e.audio.live, e.audio.silence = nil, nil, nil, nil
 	// Run what was posted before the engine stopped: late starts stop
 	// what they made, waiting callers get their answer.
 	for {
@@ -247,9 +235,7 @@ func (e *Engine) shutdown() {
 
 func (e *Engine) runs() []*outputRun {
 	var rs []*outputRun
-	for _, n := range e.order {
-		rs = append(rs, e.outputs[n])
-	}
+	rs = append(rs, e.outputs.inOrder()...)
 	if e.recorder != nil {
 		rs = append(rs, e.recorder)
 	}
@@ -278,37 +264,11 @@ func (e *Engine) cancelTimer(key string) {
 	}
 }
 
+// tick is the loop's periodic work: the picture watch, the outputs' links
+// and rates, and the recording's keep_free and flushes.
 func (e *Engine) tick() {
 	now := time.Now()
 	e.watchPicture(now)
-	for _, r := range e.runs() {
-		if r.sink == nil {
-			continue
-		}
-		if r.rec != nil {
-			continue
-		}
-		b := r.sink.bytes()
-		if r.spec.Proto == pipelines.ProtoSRT && !r.spec.Listener {
-			e.checkSRTPeer(r, now)
-		} else if r.st.State == pipelines.OutputConnecting && b > 0 {
-			e.setState(r, pipelines.OutputUp, "")
-		}
-		dt := now.Sub(r.lastTick).Seconds()
-		if dt < 1 {
-			continue
-		}
-		r.st.BitrateKbps = int(float64(b-r.lastByte) * 8 / 1000 / dt)
-		r.st.Bytes += b - r.lastByte
-		r.lastByte, r.lastTick = b, now
-		r.st.Dropped = e.hub.dropped(r.sink)
-		if rtt, loss, ok := r.sink.srtStats(); ok {
-			r.st.RTTms, r.st.LossPct = rtt, math.Round(loss*100)/100
-		}
-	}
-	if now.Sub(e.lastKeepFree) >= 10*time.Second {
-		e.lastKeepFree = now
-		e.keepFree()
-	}
-	e.rsync.maybe(now, e.recordingFile())
+	e.measureOutputs(now)
+	e.tickRecording(now)
 }

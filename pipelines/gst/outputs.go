@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"reflect"
 	"time"
@@ -11,6 +12,23 @@ import (
 	"capbox/internal/backoff"
 	"capbox/pipelines"
 )
+
+// outputTable is the configured outputs (the recorder is apart), owned by
+// the Run loop.
+type outputTable struct {
+	byName map[string]*outputRun
+	// order is the config's order, which Stats reports.
+	order []string
+}
+
+// inOrder lists the outputs in the config's order.
+func (t *outputTable) inOrder() []*outputRun {
+	rs := make([]*outputRun, 0, len(t.order))
+	for _, n := range t.order {
+		rs = append(rs, t.byName[n])
+	}
+	return rs
+}
 
 // outputRun is one output's (or the recorder's) life.
 type outputRun struct {
@@ -41,8 +59,8 @@ func (e *Engine) addOutput(o pipelines.OutputPlan) {
 	r := &outputRun{plan: o.Sink, spec: o.Spec, enabled: o.Spec.Enabled,
 		retry: backoff.New(e.opt.OutputRetryMin, e.opt.OutputRetryMax)}
 	r.st = pipelines.OutputStats{Name: o.Spec.Name, Proto: o.Spec.Proto, URL: o.Spec.URL, State: pipelines.OutputDisabled, Since: time.Now()}
-	e.outputs[o.Spec.Name] = r
-	e.order = append(e.order, o.Spec.Name)
+	e.outputs.byName[o.Spec.Name] = r
+	e.outputs.order = append(e.outputs.order, o.Spec.Name)
 	if r.enabled {
 		e.startRun(r)
 	}
@@ -97,7 +115,7 @@ func (e *Engine) runStarted(r *outputRun, s *sinkPipe, err error) {
 
 // current reports whether r is still configured.
 func (e *Engine) current(r *outputRun) bool {
-	return e.recorder == r || (r.rec == nil && e.outputs[r.st.Name] == r)
+	return e.recorder == r || (r.rec == nil && e.outputs.byName[r.st.Name] == r)
 }
 
 func (e *Engine) watchSink(r *outputRun, s *sinkPipe) {
@@ -211,8 +229,9 @@ func (e *Engine) stopRun(r *outputRun) <-chan struct{} {
 	return done
 }
 
-func (e *Engine) output(name string) (*outputRun, error) {
-	r, ok := e.outputs[name]
+// get finds a configured output by name.
+func (t *outputTable) get(name string) (*outputRun, error) {
+	r, ok := t.byName[name]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", pipelines.ErrUnknownOutput, name)
 	}
@@ -222,7 +241,7 @@ func (e *Engine) output(name string) (*outputRun, error) {
 // RestartOutput tears an output down and starts it again.
 func (e *Engine) RestartOutput(ctx context.Context, name string) error {
 	return e.do(ctx, func() error {
-		r, err := e.output(name)
+		r, err := e.outputs.get(name)
 		if err != nil {
 			return err
 		}
@@ -237,7 +256,7 @@ func (e *Engine) RestartOutput(ctx context.Context, name string) error {
 // StartOutput enables an output.
 func (e *Engine) StartOutput(ctx context.Context, name string) error {
 	return e.do(ctx, func() error {
-		r, err := e.output(name)
+		r, err := e.outputs.get(name)
 		if err != nil {
 			return err
 		}
@@ -252,7 +271,7 @@ func (e *Engine) StartOutput(ctx context.Context, name string) error {
 func (e *Engine) StopOutput(ctx context.Context, name string) error {
 	var done <-chan struct{}
 	err := e.do(ctx, func() error {
-		r, err := e.output(name)
+		r, err := e.outputs.get(name)
 		if err != nil {
 			return err
 		}
@@ -273,22 +292,22 @@ func (e *Engine) SetOutputs(ctx context.Context, outs []pipelines.OutputPlan) er
 		for _, o := range outs {
 			keep[o.Spec.Name] = true
 			order = append(order, o.Spec.Name)
-			if r, ok := e.outputs[o.Spec.Name]; ok {
+			if r, ok := e.outputs.byName[o.Spec.Name]; ok {
 				if reflect.DeepEqual(r.plan, o.Sink) && reflect.DeepEqual(r.spec, o.Spec) {
 					continue
 				}
 				e.stopRun(r)
-				delete(e.outputs, o.Spec.Name)
+				delete(e.outputs.byName, o.Spec.Name)
 			}
 			e.addOutput(o)
 		}
-		for name, r := range e.outputs {
+		for name, r := range e.outputs.byName {
 			if !keep[name] {
 				e.stopRun(r)
-				delete(e.outputs, name)
+				delete(e.outputs.byName, name)
 			}
 		}
-		e.order = order
+		e.outputs.order = order
 		e.plan.Outputs = outs
 		return nil
 	})
@@ -304,6 +323,33 @@ func waitDone(ctx context.Context, err error, done <-chan struct{}) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// measureOutputs follows each running output (the tick): whether it is
+// up, and its rate, bytes, drops and SRT link figures over whole seconds.
+func (e *Engine) measureOutputs(now time.Time) {
+	for _, r := range e.outputs.inOrder() {
+		if r.sink == nil {
+			continue
+		}
+		b := r.sink.bytes()
+		if r.spec.Proto == pipelines.ProtoSRT && !r.spec.Listener {
+			e.checkSRTPeer(r, now)
+		} else if r.st.State == pipelines.OutputConnecting && b > 0 {
+			e.setState(r, pipelines.OutputUp, "")
+		}
+		dt := now.Sub(r.lastTick).Seconds()
+		if dt < 1 {
+			continue
+		}
+		r.st.BitrateKbps = int(float64(b-r.lastByte) * 8 / 1000 / dt)
+		r.st.Bytes += b - r.lastByte
+		r.lastByte, r.lastTick = b, now
+		r.st.Dropped = e.hub.dropped(r.sink)
+		if rtt, loss, ok := r.sink.srtStats(); ok {
+			r.st.RTTms, r.st.LossPct = rtt, math.Round(loss*100)/100
+		}
 	}
 }
 

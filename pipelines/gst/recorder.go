@@ -129,6 +129,16 @@ func freeBytes(dir string) (uint64, error) {
 	return st.Bavail * uint64(st.Bsize), nil
 }
 
+// tickRecording runs keep_free every 10 s (it also runs at each new
+// segment) and starts a flush of the recording when one is due.
+func (e *Engine) tickRecording(now time.Time) {
+	if now.Sub(e.lastKeepFree) >= 10*time.Second {
+		e.lastKeepFree = now
+		e.keepFree()
+	}
+	e.rsync.maybe(now, e.recordingFile())
+}
+
 // recordingFile is the segment being written ("" when not recording).
 func (e *Engine) recordingFile() string {
 	if e.recorder == nil || e.recorder.sink == nil {

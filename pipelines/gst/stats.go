@@ -17,8 +17,8 @@ func (e *Engine) Stats() pipelines.Stats {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = e.do(ctx, func() error {
-		for _, n := range e.order {
-			outs = append(outs, e.outputs[n].st)
+		for _, r := range e.outputs.inOrder() {
+			outs = append(outs, r.st)
 		}
 		if e.recorder != nil {
 			rec = e.recorder.st

@@ -10,37 +10,69 @@ import (
 	"strings"
 	"time"
 
+	"capbox/internal/backoff"
 	"capbox/pipelines"
 )
 
+// videoTrack is what the video track carries: the live front, the slate,
+// and the state that decides between them (startVideo). Owned by the Run
+// loop.
+type videoTrack struct {
+	live, slate *front
+	// slateWanted: the input has no signal (SetSlate).
+	slateWanted bool
+	// liveFailed: the live front failed and waits for its retry.
+	liveFailed bool
+	// failing: a failure streak was reported; cleared when the live
+	// picture is back on air.
+	failing bool
+	retry   *backoff.Backoff
+	// pictureLost: the live front's picture watch saw a flat picture for
+	// flatFor; the slate is on air and the live front keeps running so the
+	// watch sees the picture come back. flatSince and judged follow the
+	// watch of pictureOf.
+	pictureLost bool
+	flatSince   time.Time
+	judged      uint64
+	pictureOf   *front
+}
+
 // startVideo brings up what the video track should carry now.
+//
+// What decides the slate: it is on air when the plan has no live input,
+// when the input has no signal (slateWanted, from SetSlate), when the live
+// front failed and waits for its retry (liveFailed, set in videoFailed), or
+// when the picture watch sees a flat picture (pictureLost, set in
+// watchPicture). Only slateWanted stops the live front (in onSwitched, once
+// the slate is on air); otherwise the live front or its retry keeps going
+// so that the picture can come back.
 func (e *Engine) startVideo() {
 	if e.closing {
 		return
 	}
-	wantLive := !e.slateWanted && e.plan.Video.Kind != pipelines.SourceSlate
-	if wantLive && e.live == nil && !e.liveFailed {
+	wantLive := !e.video.slateWanted && e.plan.Video.Kind != pipelines.SourceSlate
+	if wantLive && e.video.live == nil && !e.video.liveFailed {
 		f, err := e.startFront("video", e.plan.Video)
 		if err != nil {
 			e.videoFailed(err)
 		} else {
-			e.live = f
+			e.video.live = f
 		}
 	}
-	needSlate := !wantLive || e.liveFailed || e.pictureLost
-	if needSlate && e.slate == nil && e.plan.Slate != nil {
+	needSlate := !wantLive || e.video.liveFailed || e.video.pictureLost
+	if needSlate && e.video.slate == nil && e.plan.Slate != nil {
 		f, err := e.startFront("video", *e.plan.Slate)
 		if err != nil {
 			e.log.Error("slate failed to start", "err", err)
 			e.emit(pipelines.EventVideoFailed, "slate", err.Error())
 		} else {
-			e.slate = f
+			e.video.slate = f
 		}
 	}
-	if !needSlate && e.live != nil {
-		e.hub.setPending(e.live)
-	} else if e.slate != nil {
-		e.hub.setPending(e.slate)
+	if !needSlate && e.video.live != nil {
+		e.hub.setPending(e.video.live)
+	} else if e.video.slate != nil {
+		e.hub.setPending(e.video.slate)
 	}
 }
 
@@ -64,7 +96,7 @@ func (e *Engine) startFront(trackName string, plan pipelines.Front) (*front, err
 
 // owns reports whether f is still one of the engine's fronts.
 func (e *Engine) owns(f *front) bool {
-	return f == e.live || f == e.slate || f == e.audio || f == e.silence
+	return f == e.video.live || f == e.video.slate || f == e.audio.live || f == e.audio.silence
 }
 
 func (e *Engine) frontStarted(f *front, err error) {
@@ -78,7 +110,7 @@ func (e *Engine) frontStarted(f *front, err error) {
 		return
 	}
 	go e.watchFront(f)
-	if f == e.live {
+	if f == e.video.live {
 		if adj := readBackEncoder(f); len(adj) > 0 {
 			e.log.Warn("encoder runs with other settings than asked", "adjusted", strings.Join(adj, "; "))
 			e.statsMu.Lock()
@@ -149,22 +181,22 @@ func (e *Engine) onFrontMsg(f *front, m busMsg) {
 		err = errors.New("source ended")
 	}
 	switch f {
-	case e.live:
+	case e.video.live:
 		// Report and bring the slate up first: the failed capture's
 		// teardown can take seconds in a struggling driver. The retry
 		// runs on this loop, so it starts only after the device is let go.
 		e.hub.detach(f)
-		e.live = nil
+		e.video.live = nil
 		e.videoFailed(err)
 		e.startVideo()
 		f.stop()
-	case e.slate:
+	case e.video.slate:
 		e.hub.detach(f)
 		f.stop()
-		e.slate = nil
+		e.video.slate = nil
 		e.emit(pipelines.EventVideoFailed, "slate", err.Error())
-		e.later("slate", e.liveRetry.Next(), e.startVideo)
-	case e.audio, e.silence:
+		e.later("slate", e.video.retry.Next(), e.startVideo)
+	case e.audio.live, e.audio.silence:
 		e.audioFailed(f, err)
 	}
 }
@@ -172,14 +204,14 @@ func (e *Engine) onFrontMsg(f *front, m busMsg) {
 // videoFailed shows the slate and retries; a failure streak is logged
 // and reported once, until the live picture is back.
 func (e *Engine) videoFailed(err error) {
-	if !e.videoFailing {
+	if !e.video.failing {
 		e.log.Warn("video source failed", "err", err)
 		e.emit(pipelines.EventVideoFailed, "video", err.Error())
-		e.videoFailing = true
+		e.video.failing = true
 	}
-	e.liveFailed = true
-	e.later("video", e.liveRetry.Next(), func() {
-		e.liveFailed = false
+	e.video.liveFailed = true
+	e.later("video", e.video.retry.Next(), func() {
+		e.video.liveFailed = false
 		e.startVideo()
 	})
 }
@@ -192,14 +224,14 @@ func (e *Engine) onSwitched(trackName string, old, now *front) {
 			e.hub.detach(old)
 			old.stop()
 		}
-		if now == e.audio {
-			e.audioFailing = false
-			e.audioRetry.Reset()
+		if now == e.audio.live {
+			e.audio.failing = false
+			e.audio.retry.Reset()
 		}
-		if now == e.audio && e.silence != nil {
-			e.hub.detach(e.silence)
-			e.silence.stop()
-			e.silence = nil
+		if now == e.audio.live && e.audio.silence != nil {
+			e.hub.detach(e.audio.silence)
+			e.audio.silence.stop()
+			e.audio.silence = nil
 		}
 		return
 	}
@@ -209,22 +241,22 @@ func (e *Engine) onSwitched(trackName string, old, now *front) {
 		old.stop()
 	}
 	switch now {
-	case e.live:
-		e.liveRetry.Reset()
-		e.liveFailed, e.videoFailing = false, false
+	case e.video.live:
+		e.video.retry.Reset()
+		e.video.liveFailed, e.video.failing = false, false
 		e.emit(pipelines.EventVideoStarted, "video", "")
-		if e.slate != nil {
-			e.hub.detach(e.slate)
-			e.slate.stop()
-			e.slate = nil
+		if e.video.slate != nil {
+			e.hub.detach(e.video.slate)
+			e.video.slate.stop()
+			e.video.slate = nil
 			e.emit(pipelines.EventSlateOff, "slate", "")
 		}
-	case e.slate:
+	case e.video.slate:
 		e.emit(pipelines.EventSlateOn, "slate", "")
-		if e.live != nil && e.slateWanted {
-			e.hub.detach(e.live)
-			e.live.stop()
-			e.live = nil
+		if e.video.live != nil && e.video.slateWanted {
+			e.hub.detach(e.video.live)
+			e.video.live.stop()
+			e.video.live = nil
 		}
 	}
 }
@@ -242,34 +274,34 @@ const (
 // watchPicture judges the live front's picture, for inputs that cannot
 // report their signal, and puts the slate on air while it is flat.
 func (e *Engine) watchPicture(now time.Time) {
-	if e.live != e.pictureOf {
-		e.pictureOf, e.judged, e.flatSince = e.live, 0, time.Time{}
+	if e.video.live != e.video.pictureOf {
+		e.video.pictureOf, e.video.judged, e.video.flatSince = e.video.live, 0, time.Time{}
 	}
-	if e.live == nil {
+	if e.video.live == nil {
 		return
 	}
 	// A front without a watch (the input changed to one that reports its
 	// signal) clears what an earlier one found.
-	r, watched := e.live.readPicture()
-	if watched && r.judged == e.judged {
+	r, watched := e.video.live.readPicture()
+	if watched && r.judged == e.video.judged {
 		return
 	}
 	lost := false
 	if watched {
-		e.judged = r.judged
+		e.video.judged = r.judged
 		flat := r.spread <= flatSpread
 		switch {
 		case !flat:
-			e.flatSince = time.Time{}
-		case e.flatSince.IsZero():
-			e.flatSince = now
+			e.video.flatSince = time.Time{}
+		case e.video.flatSince.IsZero():
+			e.video.flatSince = now
 		}
-		lost = flat && now.Sub(e.flatSince) >= flatFor
+		lost = flat && now.Sub(e.video.flatSince) >= flatFor
 	}
-	if lost == e.pictureLost {
+	if lost == e.video.pictureLost {
 		return
 	}
-	e.pictureLost = lost
+	e.video.pictureLost = lost
 	e.statsMu.Lock()
 	e.stats.Video.NoPicture = lost
 	e.statsMu.Unlock()
@@ -289,13 +321,13 @@ func retireKey(f *front) string { return fmt.Sprintf("retire:%d", f.gen) }
 // picture again.
 func (e *Engine) SetSlate(ctx context.Context, on bool) error {
 	return e.do(ctx, func() error {
-		if e.slateWanted == on {
+		if e.video.slateWanted == on {
 			return nil
 		}
-		e.slateWanted = on
+		e.video.slateWanted = on
 		if !on {
-			e.liveFailed = false
-			e.liveRetry.Reset()
+			e.video.liveFailed = false
+			e.video.retry.Reset()
 			e.cancelTimer("video")
 		}
 		e.startVideo()
@@ -314,14 +346,14 @@ func (e *Engine) ReplaceVideo(ctx context.Context, f pipelines.Front, enc pipeli
 		e.statsMu.Lock()
 		e.stats.Encoder = enc
 		e.statsMu.Unlock()
-		old := e.live
-		e.live, e.liveFailed = nil, false
+		old := e.video.live
+		e.video.live, e.video.liveFailed = nil, false
 		e.cancelTimer("video")
-		if old != nil && !e.slateWanted && !sameCapture(old.plan, f) {
+		if old != nil && !e.video.slateWanted && !sameCapture(old.plan, f) {
 			// Start the new front first; the hub switches at its first
 			// keyframe and the old one is stopped then.
 			e.startVideo()
-			if e.live == nil {
+			if e.video.live == nil {
 				e.hub.detach(old)
 				old.stop()
 			} else {
