@@ -2,11 +2,13 @@ package gst
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
 
 	"capbox/internal/backoff"
+	"capbox/internal/loop"
 	"capbox/pipelines"
 )
 
@@ -48,14 +50,14 @@ func (o *Options) defaults() {
 // its own when it fails. All state is owned by the Run loop; the methods
 // post work to it.
 type Engine struct {
-	opt    Options
-	log    *slog.Logger
-	plan   pipelines.Plan
-	hub    *hub
-	cmds   chan func()
+	opt  Options
+	log  *slog.Logger
+	plan pipelines.Plan
+	hub  *hub
+	// loop carries work to the Run loop; it refuses work once the engine
+	// is stopping.
+	loop   *loop.Loop
 	events chan pipelines.Event
-	// stopped is closed when Run has returned; posts after it are dropped.
-	stopped chan struct{}
 
 	// Owned by the Run loop.
 	closing  bool
@@ -81,8 +83,7 @@ func New(plan pipelines.Plan, opt Options) *Engine {
 	Init()
 	e := &Engine{
 		opt: opt, log: opt.Logger, plan: plan,
-		cmds: make(chan func(), 16), events: make(chan pipelines.Event, 256),
-		stopped: make(chan struct{}),
+		loop: loop.New(16), events: make(chan pipelines.Event, 256),
 		video:   videoTrack{retry: backoff.New(opt.FrontRetryMin, opt.FrontRetryMax)},
 		audio:   audioTrack{retry: backoff.New(opt.FrontRetryMin, opt.FrontRetryMax)},
 		outputs: outputTable{byName: map[string]*outputRun{}},
@@ -91,7 +92,7 @@ func New(plan pipelines.Plan, opt Options) *Engine {
 	e.hub = newHub(func(track string, old, now *front) {
 		// Called on a streaming thread: hand over to the loop, never block.
 		e.log.Debug("source took over", "track", track, "kind", now.plan.Kind)
-		go e.post(func() { e.onSwitched(track, old, now) })
+		go e.loop.Post(func() { e.onSwitched(track, old, now) })
 	})
 	e.stats.Encoder = plan.Encoder
 	e.rsync.log = e.log
@@ -116,32 +117,14 @@ func (e *Engine) emit(kind pipelines.EventKind, part, msg string) {
 	}
 }
 
-// post hands f to the loop; false when the engine has stopped.
-func (e *Engine) post(f func()) bool {
-	select {
-	case e.cmds <- f:
-		return true
-	case <-e.stopped:
-		return false
-	}
-}
-
-// do runs f on the loop and waits for its error.
+// do runs f on the loop and waits for its error; ErrStopped once the
+// engine has stopped.
 func (e *Engine) do(ctx context.Context, f func() error) error {
-	errc := make(chan error, 1)
-	select {
-	case e.cmds <- func() { errc <- f() }:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-e.stopped:
+	err := e.loop.Do(ctx, f)
+	if errors.Is(err, loop.ErrStopped) {
 		return ErrStopped
 	}
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return err
 }
 
 // Run starts everything and keeps it running until ctx ends; then it
@@ -166,7 +149,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			e.shutdown()
 			return nil
-		case f := <-e.cmds:
+		case f := <-e.loop.C():
 			f()
 		case <-tick.C:
 			e.tick()
@@ -178,7 +161,7 @@ func (e *Engine) shutdown() {
 	// From here on nothing starts: in-flight starts find the engine
 	// stopped and stop what they made.
 	e.closing = true
-	close(e.stopped)
+	e.loop.Stop()
 	for _, t := range e.timers {
 		t.Stop()
 	}
@@ -223,14 +206,7 @@ func (e *Engine) shutdown() {
 	e.video.live, e.video.slate, e.audio.live, e.audio.silence = nil, nil, nil, nil
 	// Run what was posted before the engine stopped: late starts stop
 	// what they made, waiting callers get their answer.
-	for {
-		select {
-		case f := <-e.cmds:
-			f()
-		default:
-			return
-		}
-	}
+	e.loop.Drain()
 }
 
 func (e *Engine) runs() []*outputRun {
@@ -247,7 +223,7 @@ func (e *Engine) later(key string, d time.Duration, f func()) {
 	e.cancelTimer(key)
 	var t *time.Timer
 	t = time.AfterFunc(d, func() {
-		e.post(func() {
+		e.loop.Post(func() {
 			if e.timers[key] == t {
 				delete(e.timers, key)
 				f()

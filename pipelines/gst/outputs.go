@@ -88,7 +88,7 @@ func (e *Engine) startRun(r *outputRun) {
 				s = nil
 			}
 		}
-		if !e.post(func() { e.runStarted(r, s, err) }) && s != nil {
+		if !e.loop.Post(func() { e.runStarted(r, s, err) }) && s != nil {
 			s.stop()
 		}
 	}()
@@ -122,7 +122,7 @@ func (e *Engine) watchSink(r *outputRun, s *sinkPipe) {
 	for {
 		select {
 		case m := <-s.pipe.msgs:
-			e.post(func() { e.onSinkMsg(r, s, m) })
+			e.loop.Post(func() { e.onSinkMsg(r, s, m) })
 		case <-s.unwatched:
 			return
 		case <-s.pipe.done:

@@ -87,7 +87,7 @@ func (e *Engine) startFront(trackName string, plan pipelines.Front) (*front, err
 	e.hub.setPending(f)
 	go func() {
 		err := f.start()
-		if !e.post(func() { e.frontStarted(f, err) }) {
+		if !e.loop.Post(func() { e.frontStarted(f, err) }) {
 			f.stop()
 		}
 	}()
@@ -164,7 +164,7 @@ func (e *Engine) watchFront(f *front) {
 			if m.err == nil && !m.eos && m.level == nil {
 				continue
 			}
-			e.post(func() { e.onFrontMsg(f, m) })
+			e.loop.Post(func() { e.onFrontMsg(f, m) })
 		case <-f.pipe.done:
 			return
 		}
