@@ -10,6 +10,7 @@ import (
 	"capbox/internal/backoff"
 	"capbox/internal/loop"
 	"capbox/pipelines"
+	"capbox/pipelines/recdir"
 )
 
 // Options tune the runtime; zero values take the defaults.
@@ -74,7 +75,7 @@ type Engine struct {
 	// lastLoud is when the audio was last above the silence threshold.
 	lastLoud time.Time
 	// rsync flushes the recording to storage every few seconds.
-	rsync recordingSync
+	rsync *recdir.Syncer
 }
 
 // New makes an engine for a plan; Run starts it.
@@ -88,6 +89,7 @@ func New(plan pipelines.Plan, opt Options) *Engine {
 		audio:   audioTrack{retry: backoff.New(opt.FrontRetryMin, opt.FrontRetryMax)},
 		outputs: outputTable{byName: map[string]*outputRun{}},
 		timers:  map[string]*time.Timer{},
+		rsync:   recdir.NewSyncer(opt.Logger),
 	}
 	e.hub = newHub(func(track string, old, now *front) {
 		// Called on a streaming thread: hand over to the loop, never block.
@@ -95,7 +97,6 @@ func New(plan pipelines.Plan, opt Options) *Engine {
 		go e.loop.Post(func() { e.onSwitched(track, old, now) })
 	})
 	e.stats.Encoder = plan.Encoder
-	e.rsync.log = e.log
 	return e
 }
 
@@ -192,7 +193,7 @@ func (e *Engine) shutdown() {
 		r.sink = nil
 	}
 	wg.Wait()
-	e.rsync.flush(recording, 5*time.Second)
+	e.rsync.SyncNow(recording, 5*time.Second)
 	// In parallel: a front whose teardown hangs (a capture stuck in the
 	// driver) holds up the others by no more than its own bound.
 	for _, f := range []*front{e.video.live, e.video.slate, e.audio.live, e.audio.silence} {

@@ -144,7 +144,7 @@ func (e *Engine) onSinkMsg(r *outputRun, s *sinkPipe, m busMsg) {
 		e.emit(pipelines.EventSegment, "recorder", filepath.Base(m.fragment))
 		e.keepFree()
 	case m.fragment != "":
-		e.rsync.segmentClosed(m.fragment)
+		e.rsync.SegmentClosed(m.fragment)
 	case m.err != nil || m.eos:
 		err := m.err
 		if err == nil {
@@ -223,7 +223,7 @@ func (e *Engine) stopRun(r *outputRun) <-chan struct{} {
 			e.log.Warn("output did not end cleanly", "output", r.st.Name, "err", err)
 		}
 		if recording != "" {
-			e.rsync.flush(recording, 5*time.Second)
+			e.rsync.SyncNow(recording, 5*time.Second)
 		}
 	}()
 	return done

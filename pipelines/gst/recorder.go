@@ -3,16 +3,13 @@ package gst
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"reflect"
-	"sort"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"capbox/internal/backoff"
 	"capbox/pipelines"
+	"capbox/pipelines/recdir"
 )
 
 func (e *Engine) setRecorder(p *pipelines.RecorderPlan, enabled bool) {
@@ -86,7 +83,7 @@ func (e *Engine) keepFree() {
 	if r == nil || r.rec == nil {
 		return
 	}
-	free, err := freeBytes(r.rec.Dir)
+	free, err := recdir.FreeBytes(r.rec.Dir)
 	if err != nil {
 		return
 	}
@@ -94,39 +91,16 @@ func (e *Engine) keepFree() {
 	current := e.stats.Recorder.File
 	e.stats.Recorder.FreeBytes = free
 	e.statsMu.Unlock()
-	if r.rec.KeepFree <= 0 || free >= uint64(r.rec.KeepFree) {
-		return
-	}
-	files, err := recordingFiles(r.rec.Dir, segmentExt(r.rec.Format))
-	if err != nil {
-		return
-	}
-	sort.Strings(files)
-	for _, f := range files {
-		if free >= uint64(r.rec.KeepFree) || f == current {
-			break
-		}
-		if err := os.Remove(f); err != nil {
-			e.log.Warn("cannot delete old segment", "file", f, "err", err)
-			return
-		}
+	retention := recdir.Retention{Dir: r.rec.Dir, Ext: segmentExt(r.rec.Format), KeepFree: r.rec.KeepFree}
+	err = retention.MakeRoom(current, func(f string) {
 		e.emit(pipelines.EventSegmentDelete, "recorder", filepath.Base(f))
 		e.statsMu.Lock()
 		e.stats.Recorder.Deleted++
 		e.statsMu.Unlock()
-		if free, err = freeBytes(r.rec.Dir); err != nil {
-			return
-		}
+	})
+	if del, ok := errors.AsType[*recdir.DeleteError](err); ok {
+		e.log.Warn("cannot delete old segment", "file", del.Path, "err", del.Err)
 	}
-}
-
-// freeBytes is what an unprivileged writer may still use (statfs f_bavail).
-func freeBytes(dir string) (uint64, error) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		return 0, err
-	}
-	return st.Bavail * uint64(st.Bsize), nil
 }
 
 // tickRecording runs keep_free every 10 s (it also runs at each new
@@ -136,7 +110,7 @@ func (e *Engine) tickRecording(now time.Time) {
 		e.lastKeepFree = now
 		e.keepFree()
 	}
-	e.rsync.maybe(now, e.recordingFile())
+	e.rsync.SyncIfDue(now, e.recordingFile())
 }
 
 // recordingFile is the segment being written ("" when not recording).

@@ -2,11 +2,10 @@ package gst
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"time"
 
 	"capbox/pipelines"
+	"capbox/pipelines/recdir"
 )
 
 // Stats is a snapshot of the running pipeline.
@@ -31,7 +30,7 @@ func (e *Engine) Stats() pipelines.Stats {
 	e.statsMu.Unlock()
 	s.Outputs = outs
 	s.Recorder.Recording = recRunning
-	s.Recorder.SyncedAt = e.rsync.lastSynced()
+	s.Recorder.SyncedAt = e.rsync.LastSynced()
 	if rec.LastError != "" {
 		s.Recorder.LastError = rec.LastError
 	}
@@ -49,23 +48,9 @@ func (e *Engine) Stats() pipelines.Stats {
 		s.Audio.Kind, s.Audio.Device = aactive.plan.Kind, aactive.plan.Device
 	}
 	if s.Recorder.Dir != "" {
-		if b, err := dirBytes(s.Recorder.Dir); err == nil {
+		if b, err := recdir.Size(s.Recorder.Dir); err == nil {
 			s.Recorder.Bytes = b
 		}
 	}
 	return s
-}
-
-func dirBytes(dir string) (uint64, error) {
-	files, err := filepath.Glob(filepath.Join(dir, pipelines.RecordingPrefix+"*"))
-	if err != nil {
-		return 0, err
-	}
-	var n uint64
-	for _, f := range files {
-		if st, err := os.Stat(f); err == nil {
-			n += uint64(st.Size())
-		}
-	}
-	return n, nil
 }
