@@ -210,9 +210,9 @@ func (e *Engine) shutdown() {
 	e.loop.Drain()
 }
 
+// runs lists every output, then the recorder.
 func (e *Engine) runs() []*outputRun {
-	var rs []*outputRun
-	rs = append(rs, e.outputs.inOrder()...)
+	rs := e.outputs.inOrder()
 	if e.recorder != nil {
 		rs = append(rs, e.recorder)
 	}
