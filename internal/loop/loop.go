@@ -54,6 +54,13 @@ func (l *Loop) Post(f func()) bool {
 // ctx ends first (f may still run later) and ErrStopped if the loop stops
 // before taking f.
 func (l *Loop) Do(ctx context.Context, f func() error) error {
+	// Checked first: once stopped, a queue with room would otherwise take
+	// f at random, and nobody would run it.
+	select {
+	case <-l.stopped:
+		return ErrStopped
+	default:
+	}
 	errc := make(chan error, 1)
 	select {
 	case l.work <- func() { errc <- f() }:

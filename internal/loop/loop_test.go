@@ -64,6 +64,28 @@ func TestStoppedLoopRefusesAtOnce(t *testing.T) {
 	}
 }
 
+// A stopped loop whose queue has room still refuses: nothing would run
+// what it took.
+func TestStoppedLoopWithRoomRefusesAtOnce(t *testing.T) {
+	l := New(16)
+	stop := make(chan struct{})
+	done := run(l, stop)
+	close(stop)
+	<-done
+
+	for i := range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := l.Do(ctx, func() error { return nil })
+		cancel()
+		if !errors.Is(err, ErrStopped) {
+			t.Fatalf("Do %d after the stop = %v, want ErrStopped", i, err)
+		}
+	}
+	if n := len(l.work); n != 0 {
+		t.Fatalf("%d closures queued after the stop", n)
+	}
+}
+
 func TestDoGivesUpWhenItsContextEnds(t *testing.T) {
 	l := New(0) // nobody runs the loop: Do can only end by its context
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
