@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"capbox/agent/config"
+	"capbox/internal/backoff"
 	"capbox/pipelines"
 
 	"capbox/agent/fleet/wire"
@@ -41,6 +42,11 @@ const (
 	maxInbound = 64
 	// maxMsgLen bounds the msg text of a response.
 	maxMsgLen = 512
+	// reconnectMin and reconnectMax bound the reconnect delays (PROTOCOL.md:
+	// 1 s .. 60 s, jittered): full jitter, because paho's own reconnect has
+	// none and a fleet that lost its broker would come back in lockstep.
+	reconnectMin = time.Second
+	reconnectMax = 60 * time.Second
 )
 
 // Link is the box's side of the fleet protocol: one MQTT session at a time
@@ -210,7 +216,7 @@ func (l *Link) Run(ctx context.Context) error {
 	birthCheck.Stop()
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
-	bo := newBackoff()
+	bo := backoff.NewFullJitter(reconnectMin, reconnectMax)
 
 	connectNow := true
 	for {
@@ -220,7 +226,7 @@ func (l *Link) Run(ctx context.Context) error {
 				if ctx.Err() != nil {
 					break
 				}
-				d := bo.next()
+				d := bo.Next()
 				l.mood.Store(string(wire.MoodHungry))
 				l.log.Warn("fleet broker unreachable", "err", err, "retry_in", d.Round(time.Millisecond))
 				retry.Reset(d)
@@ -245,9 +251,9 @@ func (l *Link) Run(ctx context.Context) error {
 			l.onLost()
 			birthCheck.Stop()
 			if up >= stableSession {
-				bo.reset()
+				bo.Reset()
 			}
-			d := bo.next()
+			d := bo.Next()
 			l.log.Warn("fleet connection lost", "err", err, "up", up.Round(time.Second), "retry_in", d.Round(time.Millisecond))
 			retry.Reset(d)
 		case m := <-l.inbound:

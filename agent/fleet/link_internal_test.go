@@ -157,28 +157,6 @@ func newTestLink(t *testing.T, fb *fakeBroker, box Box) *Link {
 	return l
 }
 
-func TestBackoffBounds(t *testing.T) {
-	b := newBackoff()
-	for attempt := range 12 {
-		hi := min(reconnectMax, reconnectMin<<(attempt+1))
-		b.attempt = attempt
-		b.rnd = func(n int64) int64 { return 0 }
-		if d := b.next(); d != reconnectMin {
-			t.Errorf("attempt %d: lowest %s", attempt, d)
-		}
-		b.attempt = attempt
-		b.rnd = func(n int64) int64 { return n - 1 }
-		if d := b.next(); d != hi {
-			t.Errorf("attempt %d: highest %s, want %s", attempt, d, hi)
-		}
-	}
-	b = newBackoff()
-	b.attempt = 1000
-	if d := b.next(); d < reconnectMin || d > reconnectMax {
-		t.Errorf("attempt 1000: %s", d)
-	}
-}
-
 // TestReconnectJitter: with the broker down, attempts come at jittered,
 // growing intervals within [1 s, min(60 s, 2^(n+1) s)], never faster.
 func TestReconnectJitter(t *testing.T) {
