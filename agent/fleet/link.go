@@ -96,7 +96,7 @@ func withDialer(d dialFunc) Option { return func(l *Link) { l.mqtt.dial = d } }
 // resolved from "auto" by the caller). It does not connect: Run does.
 func New(cfg config.Fleet, deviceID string, box Box, logger *slog.Logger, opts ...Option) (*Link, error) {
 	if !wire.DeviceIDPattern.MatchString(deviceID) {
-		return nil, fmt.Errorf("fleet: device id %q: want [a-z0-9][a-z0-9-]{0,62}", deviceID)
+		return nil, fmt.Errorf("fleet: device id %q: want %s", deviceID, wire.DeviceIDSyntax)
 	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = wire.DefaultPrefix
