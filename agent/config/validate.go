@@ -10,7 +10,7 @@ import (
 	"unicode"
 
 	"capbox/agent/fleet/wire"
-	"capbox/pipelines"
+	"capbox/internal/output"
 )
 
 // elementName is a GStreamer element name. The device id, output name and
@@ -92,7 +92,7 @@ func (c *Config) Validate() Errors {
 			add(p+".name", "duplicate output name %q", o.Name)
 		}
 		seen[o.Name] = true
-		if _, err := pipelines.ParseOutput(o.Name, o.URL, o.Key, o.KeyFile); err != nil {
+		if _, err := output.Parse(o.Name, o.URL, o.Key, o.KeyFile); err != nil {
 			add(p+".url", "%v", err)
 		}
 	}
