@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"capbox/pipelines"
+	"capbox/internal/redact"
 
 	"capbox/agent/fleet/wire"
 )
@@ -64,7 +64,7 @@ func (l *Link) meta() wire.Meta {
 	m := l.box.Meta()
 	m.Header = wire.Header{}
 	for i := range m.Outputs {
-		m.Outputs[i].URL = pipelines.RedactURL(m.Outputs[i].URL)
+		m.Outputs[i].URL = redact.URL(m.Outputs[i].URL)
 	}
 	if m.BootID == "" {
 		m.BootID = bootID()

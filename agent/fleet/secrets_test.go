@@ -11,7 +11,6 @@ import (
 	"capbox/agent/config"
 	"capbox/agent/fleet"
 	"capbox/agent/fleet/wire"
-	"capbox/pipelines"
 )
 
 // TestTelemetryExample: PROTOCOL.md's telemetry example decodes strictly
@@ -62,32 +61,6 @@ func TestRedactDocAndSecrets(t *testing.T) {
 	if !strings.Contains(secrets, streamKey) || !strings.Contains(secrets, srtPassphrase) {
 		t.Errorf("ConfigSecrets missed some: %q", secrets)
 	}
-}
-
-// TestRedactOutputURLMatchesPipelines holds wire's copy (for capboxctl on
-// any OS) to pipelines.RedactURL (what the box uses).
-func TestRedactOutputURLMatchesPipelines(t *testing.T) {
-	for _, u := range []string{
-		"rtmp://a.rtmp.youtube.com/live2/abcd-efgh-ijkl", "rtmps://x.example.org:443/app/key?x=1", "rtmp://host/app",
-		"srt://ingest.example.org:9000?streamid=room1&passphrase=" + srtPassphrase, "srt://:8890?mode=listener",
-		"rtsp://user:" + rtspPassword + "@10.0.0.1:8554/cam", "rtsp://user@10.0.0.1/cam", "RTMP://HOST/App/Key",
-		"srt://h:1?passphrase=a%20b&latency=200", "::bad", "", "file:///x",
-	} {
-		if got, want := wire.RedactOutputURL(u), pipelines.RedactURL(u); got != want {
-			t.Errorf("%q: wire %q, pipelines %q", u, got, want)
-		}
-	}
-}
-
-func FuzzRedactOutputURL(f *testing.F) {
-	f.Add("rtmp://h/app/key")
-	f.Add("srt://h:1?passphrase=0123456789abc")
-	f.Add("rtsp://u:p@h/x")
-	f.Fuzz(func(t *testing.T, u string) {
-		if got, want := wire.RedactOutputURL(u), pipelines.RedactURL(u); got != want {
-			t.Errorf("%q: wire %q, pipelines %q", u, got, want)
-		}
-	})
 }
 
 func TestDocFromYAML(t *testing.T) {
