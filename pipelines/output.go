@@ -40,7 +40,3 @@ var (
 func ParseOutput(name, rawURL, key, keyFile string) (OutputSpec, error) {
 	return output.Parse(name, rawURL, key, keyFile)
 }
-
-// RedactURL returns rawURL with every secret it may hold replaced by ***
-// (internal/redact holds the rule).
-func RedactURL(rawURL string) string { return redact.URL(rawURL) }

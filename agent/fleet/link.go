@@ -85,8 +85,8 @@ type Option func(*Link)
 func WithStateDir(dir string) Option { return func(l *Link) { l.stateDir = dir } }
 
 // WithSecrets adds values the link must never send (the running config's
-// stream keys and passphrases: ConfigSecrets). It scrubs them from every
-// payload as a last line of defence.
+// stream keys and passphrases: agent.ConfigSecrets). It scrubs them from
+// every payload as a last line of defence.
 func WithSecrets(secrets ...string) Option { return func(l *Link) { l.scrub.add(secrets...) } }
 
 // withDialer replaces paho (tests).

@@ -6,7 +6,6 @@ import (
 	"sort"
 	"sync"
 
-	"capbox/agent/config"
 	"capbox/internal/redact"
 )
 
@@ -64,18 +63,6 @@ func (s *scrubber) scrub(b []byte) ([]byte, bool) {
 		}
 	}
 	return b, hit
-}
-
-// ConfigSecrets lists the secrets in a parsed config: stream keys, SRT
-// passphrases, RTSP passwords, the fleet password. The agent passes them to
-// WithSecrets so the link can scrub them from anything it sends.
-func ConfigSecrets(cfg config.Config) []string {
-	var out []string
-	for _, o := range cfg.Outputs {
-		out = append(out, o.Key)
-		out = append(out, redact.URLSecrets(o.URL)...)
-	}
-	return append(out, cfg.Fleet.Password)
 }
 
 // docSecrets lists the secrets of a config document that may not even be

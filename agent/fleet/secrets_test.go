@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"capbox/agent/config"
@@ -44,7 +43,8 @@ func TestWriteFileAtomic(t *testing.T) {
 	}
 }
 
-func TestRedactDocAndSecrets(t *testing.T) {
+// TestRedactDoc: a config document as capboxctl shows it carries no secret.
+func TestRedactDoc(t *testing.T) {
 	doc := json.RawMessage(goodDoc)
 	red, err := wire.RedactDoc(doc)
 	if err != nil {
@@ -52,14 +52,6 @@ func TestRedactDocAndSecrets(t *testing.T) {
 	}
 	if bytes.Contains(red, []byte(streamKey)) || bytes.Contains(red, []byte(srtPassphrase)) || !bytes.Contains(red, []byte(`"key":"***"`)) {
 		t.Errorf("redacted: %s", red)
-	}
-	cfg, err := config.Parse([]byte(goodDoc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	secrets := strings.Join(fleet.ConfigSecrets(cfg), " ")
-	if !strings.Contains(secrets, streamKey) || !strings.Contains(secrets, srtPassphrase) {
-		t.Errorf("ConfigSecrets missed some: %q", secrets)
 	}
 }
 
