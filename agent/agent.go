@@ -28,6 +28,7 @@ import (
 	"capbox/agent/sdnotify"
 	"capbox/board"
 	"capbox/internal/backoff"
+	"capbox/internal/redact"
 	"capbox/pipelines"
 )
 
@@ -879,7 +880,7 @@ func (a *Agent) setMeta() {
 	det, _ := board.MarshalDetection(a.det)
 	outs := []wire.OutputInfo{}
 	for _, o := range a.cfg.Outputs {
-		outs = append(outs, wire.OutputInfo{Name: o.Name, URL: pipelines.RedactURL(o.URL), Enabled: o.IsEnabled(),
+		outs = append(outs, wire.OutputInfo{Name: o.Name, URL: redact.URL(o.URL), Enabled: o.IsEnabled(),
 			Proto: strings.SplitN(o.URL, ":", 2)[0]})
 	}
 	versions := map[string]string{}
@@ -1036,7 +1037,7 @@ func (a *Agent) startFleet() {
 		a.log.Error("no device id for the fleet", "err", err)
 		return
 	}
-	opts := append([]fleet.Option{fleet.WithStateDir(a.deps.StateDir), fleet.WithSecrets(fleet.ConfigSecrets(a.cfg)...)}, a.deps.FleetOptions...)
+	opts := append([]fleet.Option{fleet.WithStateDir(a.deps.StateDir), fleet.WithSecrets(ConfigSecrets(a.cfg)...)}, a.deps.FleetOptions...)
 	link, err := fleet.New(a.cfg.Fleet, id, box{a}, a.log.With("component", "fleet"), opts...)
 	if err != nil {
 		a.log.Error("fleet link", "err", err)

@@ -4,9 +4,9 @@
 // the fleet link all run this way.
 //
 // The owner's loop selects on C() and calls the closures it receives; when
-// the owner stops it calls Stop, after which Post and Do refuse at once
-// rather than block, and Drain runs what was posted before the stop so that
-// every waiting caller gets its answer.
+// the owner stops it calls Stop, after which Post, TryPost and Do refuse at
+// once rather than block, and Drain runs what was posted before the stop so
+// that every waiting caller gets its answer.
 package loop
 
 import (
@@ -46,6 +46,24 @@ func (l *Loop) Post(f func()) bool {
 	case l.work <- f:
 		return true
 	case <-l.stopped:
+		return false
+	}
+}
+
+// TryPost hands f to the loop unless its queue is full or the loop has
+// stopped, and never blocks: for callbacks that must not wait on the loop
+// (a network library's message handler), which drop what does not fit.
+// It reports whether f was queued.
+func (l *Loop) TryPost(f func()) bool {
+	select {
+	case <-l.stopped:
+		return false
+	default:
+	}
+	select {
+	case l.work <- f:
+		return true
+	default:
 		return false
 	}
 }

@@ -108,3 +108,19 @@ func TestDrainAnswersCallersQueuedBeforeTheStop(t *testing.T) {
 		t.Fatalf("a caller queued before the stop got %v, want its answer", err)
 	}
 }
+
+func TestTryPostNeverBlocks(t *testing.T) {
+	l := New(1) // nobody runs the loop: the queue fills and stays full
+	if !l.TryPost(func() {}) {
+		t.Fatal("TryPost refused on an empty queue")
+	}
+	if l.TryPost(func() { t.Error("a closure beyond the queue's depth ran") }) {
+		t.Fatal("TryPost queued beyond the queue's depth")
+	}
+	l.Drain()
+	l.Stop()
+	if l.TryPost(func() { t.Error("a closure ran after the stop") }) {
+		t.Fatal("TryPost accepted work after the stop")
+	}
+	l.Drain()
+}
