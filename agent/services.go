@@ -68,7 +68,7 @@ func (a *Agent) startFleet() {
 		a.log.Error("no device id for the fleet", "err", err)
 		return
 	}
-	opts := append([]fleet.Option{fleet.WithStateDir(a.deps.StateDir), fleet.WithSecrets(fleet.ConfigSecrets(a.cfg)...)}, a.deps.FleetOptions...)
+	opts := append([]fleet.Option{fleet.WithStateDir(a.deps.StateDir), fleet.WithSecrets(ConfigSecrets(a.cfg)...)}, a.deps.FleetOptions...)
 	link, err := fleet.New(a.cfg.Fleet, id, box{a}, a.log.With("component", "fleet"), opts...)
 	if err != nil {
 		a.log.Error("fleet link", "err", err)

@@ -35,8 +35,8 @@ func TestFlatPictureShowsTheSlate(t *testing.T) {
 		t.Helper()
 		var src *gst.Element
 		_ = e.do(context.Background(), func() error {
-			if e.live != nil {
-				src = e.live.pipe.element("src")
+			if e.video.live != nil {
+				src = e.video.live.pipe.element("src")
 			}
 			return nil
 		})

@@ -29,7 +29,7 @@ func TestReplaceOnTheSameCaptureNodeStopsTheOldFrontFirst(t *testing.T) {
 
 	live := func() *front {
 		var f *front
-		_ = e.do(context.Background(), func() error { f = e.live; return nil })
+		_ = e.do(context.Background(), func() error { f = e.video.live; return nil })
 		return f
 	}
 	old := live()
