@@ -246,6 +246,7 @@ func (e *Engine) cancelTimer(key string) {
 func (e *Engine) tick() {
 	now := time.Now()
 	e.watchPicture(now)
+	e.checkCaptureBack()
 	e.measureOutputs(now)
 	e.tickRecording(now)
 }

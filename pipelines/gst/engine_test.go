@@ -96,10 +96,10 @@ func TestCommandAfterTheStopIsRefused(t *testing.T) {
 	stop()
 	for i := range 10 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := e.SetSlate(ctx, i%2 == 0)
+		err := e.SetOnAir(ctx, pipelines.OnAir{Slate: i%2 == 0})
 		cancel()
 		if !errors.Is(err, ErrStopped) {
-			t.Fatalf("SetSlate %d after the stop = %v, want ErrStopped", i, err)
+			t.Fatalf("SetOnAir %d after the stop = %v, want ErrStopped", i, err)
 		}
 	}
 }

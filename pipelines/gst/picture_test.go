@@ -28,7 +28,7 @@ func TestFlatPictureShowsTheSlate(t *testing.T) {
 	plan.Video.Chain = slices.DeleteFunc(plan.Video.Chain, func(e pipelines.Element) bool { return e.Factory == "clockoverlay" })
 	plan.Video.Chain[0].Name = "src"
 	e, stop := runEngine(t, plan)
-	events := watchEvents(t, e)
+	events := watchEventsAsAgent(t, e)
 	waitFor(t, 10*time.Second, "live video", func() bool { return e.Stats().Video.Frames > 30 })
 
 	pattern := func(p string) {

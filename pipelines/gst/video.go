@@ -19,18 +19,17 @@ import (
 // loop.
 type videoTrack struct {
 	live, slate *front
-	// slateWanted: the input has no signal (SetSlate).
-	slateWanted bool
+	// onAir is the agent's choice for the track (SetOnAir).
+	onAir pipelines.OnAir
 	// liveFailed: the live front failed and waits for its retry.
 	liveFailed bool
 	// failing: a failure streak was reported; cleared when the live
-	// picture is back on air.
+	// front delivers again (on air or off it).
 	failing bool
 	retry   *backoff.Backoff
 	// pictureLost: the live front's picture watch saw a flat picture for
-	// flatFor; the slate is on air and the live front keeps running so the
-	// watch sees the picture come back. flatSince and judged follow the
-	// watch of pictureOf.
+	// flatFor (reported; the agent decides what goes on air). flatSince
+	// and judged follow the watch of pictureOf.
 	pictureLost bool
 	flatSince   time.Time
 	judged      uint64
@@ -39,19 +38,19 @@ type videoTrack struct {
 
 // startVideo brings up what the video track should carry now.
 //
-// What decides the slate: it is on air when the plan has no live input,
-// when the input has no signal (slateWanted, from SetSlate), when the live
-// front failed and waits for its retry (liveFailed, set in videoFailed), or
-// when the picture watch sees a flat picture (pictureLost, set in
-// watchPicture). Only slateWanted stops the live front (in onSwitched, once
-// the slate is on air); otherwise the live front or its retry keeps going
-// so that the picture can come back.
+// What goes on air is the agent's choice (onAir, from SetOnAir); the engine
+// only reports facts (a failed capture, a flat picture). The slate is on air
+// when the agent asks for it or when the plan has no live input. The live
+// capture runs (and is retried when it fails) when it is on air or the
+// agent wants it kept running off air (onAir.Capture); otherwise it is
+// stopped once the slate is on air (onSwitched).
 func (e *Engine) startVideo() {
 	if e.closing {
 		return
 	}
-	wantLive := !e.video.slateWanted && e.plan.Video.Kind != pipelines.SourceSlate
-	if wantLive && e.video.live == nil && !e.video.liveFailed {
+	noInput := e.plan.Video.Kind == pipelines.SourceSlate
+	wantCapture := (!e.video.onAir.Slate || e.video.onAir.Capture) && !noInput
+	if wantCapture && e.video.live == nil && !e.video.liveFailed {
 		f, err := e.startFront("video", e.plan.Video)
 		if err != nil {
 			e.videoFailed(err)
@@ -59,7 +58,7 @@ func (e *Engine) startVideo() {
 			e.video.live = f
 		}
 	}
-	needSlate := !wantLive || e.video.liveFailed || e.video.pictureLost
+	needSlate := e.video.onAir.Slate || noInput
 	if needSlate && e.video.slate == nil && e.plan.Slate != nil {
 		f, err := e.startFront("video", *e.plan.Slate)
 		if err != nil {
@@ -201,8 +200,9 @@ func (e *Engine) onFrontMsg(f *front, m busMsg) {
 	}
 }
 
-// videoFailed shows the slate and retries; a failure streak is logged
-// and reported once, until the live picture is back.
+// videoFailed reports the failure and retries the capture; a failure
+// streak is logged and reported once, until the capture delivers again.
+// The agent decides what goes on air meanwhile.
 func (e *Engine) videoFailed(err error) {
 	if !e.video.failing {
 		e.log.Warn("video source failed", "err", err)
@@ -253,7 +253,7 @@ func (e *Engine) onSwitched(trackName string, old, now *front) {
 		}
 	case e.video.slate:
 		e.emit(pipelines.EventSlateOn, "slate", "")
-		if e.video.live != nil && e.video.slateWanted {
+		if e.video.live != nil && !e.video.onAir.Capture {
 			e.hub.detach(e.video.live)
 			e.video.live.stop()
 			e.video.live = nil
@@ -272,7 +272,7 @@ const (
 )
 
 // watchPicture judges the live front's picture, for inputs that cannot
-// report their signal, and puts the slate on air while it is flat.
+// report their signal, and reports a flat picture and its return.
 func (e *Engine) watchPicture(now time.Time) {
 	if e.video.live != e.video.pictureOf {
 		e.video.pictureOf, e.video.judged, e.video.flatSince = e.video.live, 0, time.Time{}
@@ -312,23 +312,45 @@ func (e *Engine) watchPicture(now time.Time) {
 		e.log.Info("picture back", "spread", r.spread)
 		e.emit(pipelines.EventPictureBack, "video", "")
 	}
-	e.startVideo()
+}
+
+// checkCaptureBack reports a live capture that had failed and delivers
+// frames again off air (the agent keeps the slate on and the capture
+// running until it hears of it).
+func (e *Engine) checkCaptureBack() {
+	v := &e.video
+	if !v.failing || v.live == nil || e.hub.activeFront("video") == v.live || v.live.delivered() == 0 {
+		return
+	}
+	v.failing = false
+	v.retry.Reset()
+	e.log.Info("video source delivers again")
+	e.emit(pipelines.EventCaptureRunning, "video", "")
 }
 
 func retireKey(f *front) string { return fmt.Sprintf("retire:%d", f.gen) }
 
-// SetSlate shows the slate (true: the input has no signal) or the live
-// picture again.
-func (e *Engine) SetSlate(ctx context.Context, on bool) error {
+// SetOnAir carries out the agent's choice for the video track: the live
+// picture, or the slate with or without the capture kept running.
+func (e *Engine) SetOnAir(ctx context.Context, on pipelines.OnAir) error {
 	return e.do(ctx, func() error {
-		if e.video.slateWanted == on {
+		v := &e.video
+		if v.onAir == on {
 			return nil
 		}
-		e.video.slateWanted = on
-		if !on {
-			e.video.liveFailed = false
-			e.video.retry.Reset()
+		wasCapturing := !v.onAir.Slate || v.onAir.Capture
+		v.onAir = on
+		if !on.Slate && !wasCapturing {
+			// The agent saw the input come back: try the capture at once.
+			v.liveFailed = false
+			v.retry.Reset()
 			e.cancelTimer("video")
+		}
+		if on.Slate && !on.Capture && v.live != nil && v.slate != nil && e.hub.activeFront("video") == v.slate {
+			// The slate is on air already: the capture has nothing to do.
+			e.hub.detach(v.live)
+			v.live.stop()
+			v.live = nil
 		}
 		e.startVideo()
 		return nil
@@ -349,7 +371,7 @@ func (e *Engine) ReplaceVideo(ctx context.Context, f pipelines.Front, enc pipeli
 		old := e.video.live
 		e.video.live, e.video.liveFailed = nil, false
 		e.cancelTimer("video")
-		if old != nil && !e.video.slateWanted && !sameCapture(old.plan, f) {
+		if old != nil && !e.video.onAir.Slate && !sameCapture(old.plan, f) {
 			// Start the new front first; the hub switches at its first
 			// keyframe and the old one is stopped then.
 			e.startVideo()
