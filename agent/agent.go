@@ -294,6 +294,7 @@ func (a *Agent) shutdown() {
 
 	parts := map[string]<-chan error{}
 	if a.run.cancel != nil && a.run.done != nil {
+		a.closeCalls()
 		a.run.cancel()
 		parts["pipeline"] = a.run.done
 	}

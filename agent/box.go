@@ -122,9 +122,10 @@ func (a *Agent) runtime() (Runtime, error) {
 	return a.run.rt, nil
 }
 
-// outputCommand acts on the configured output the arguments name.
+// outputCommand acts on the configured output the arguments name; the
+// runtime does it off the loop.
 func outputCommand(f func(Runtime, context.Context, string) error) boxCommand {
-	return func(a *Agent, _ context.Context, args wire.Args, _ *fleet.Result) (func() error, error) {
+	return func(a *Agent, ctx context.Context, args wire.Args, _ *fleet.Result) (func() error, error) {
 		rt, err := a.runtime()
 		if err != nil {
 			return nil, err
@@ -136,13 +137,14 @@ func outputCommand(f func(Runtime, context.Context, string) error) boxCommand {
 		if !found {
 			return nil, fleet.Rejectf(wire.CodeNoOutput, "no output named %q", args.Name)
 		}
-		return nil, a.rtCall(func(ctx context.Context) error { return f(rt, ctx, args.Name) })
+		return func() error { return f(rt, ctx, args.Name) }, nil
 	}
 }
 
-// recordingCommand starts or stops the configured recording.
+// recordingCommand starts or stops the configured recording, off the
+// loop.
 func recordingCommand(f func(Runtime, context.Context) error) boxCommand {
-	return func(a *Agent, _ context.Context, _ wire.Args, _ *fleet.Result) (func() error, error) {
+	return func(a *Agent, ctx context.Context, _ wire.Args, _ *fleet.Result) (func() error, error) {
 		rt, err := a.runtime()
 		if err != nil {
 			return nil, err
@@ -150,7 +152,7 @@ func recordingCommand(f func(Runtime, context.Context) error) boxCommand {
 		if !a.cfg.Record.Enabled {
 			return nil, fleet.Rejectf(wire.CodeUnavailable, "recording is not configured")
 		}
-		return nil, a.rtCall(func(ctx context.Context) error { return f(rt, ctx) })
+		return func() error { return f(rt, ctx) }, nil
 	}
 }
 

@@ -114,3 +114,36 @@ func TestUnplugWhileWithoutSignalIsReported(t *testing.T) {
 		}
 	})
 }
+
+// The runtime slow to answer (its loop busy tearing a struggling capture
+// down): the failure is in the published state at once, and the agent
+// keeps answering; the switch to the slate follows when the runtime can.
+func TestFailureIsReportedWhileTheRuntimeIsBusy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, hdmiConfig(), hdmiDetection(), nil)
+		defer r.stop()
+		synctest.Wait()
+		rt := r.rt()
+		rt.setStats(pipelines.Stats{Video: pipelines.FrontStats{Frames: 10, Running: true, LastFrame: time.Now()}})
+		time.Sleep(tickEvery)
+		synctest.Wait()
+		gate := make(chan struct{})
+		rt.mu.Lock()
+		rt.gate = gate
+		rt.mu.Unlock()
+
+		rt.events <- pipelines.Event{Kind: pipelines.EventVideoFailed, Part: "video", Msg: "Could not read from resource"}
+		synctest.Wait()
+		if st := r.state(); st.Moods[wire.PartCapture] != wire.MoodSad {
+			t.Errorf("while the runtime is busy, the state says %+v", st)
+		}
+		if _, err := (box{r.a}).Command(t.Context(), wire.CmdSetLogLevel, wire.Args{Level: "info"}); err != nil {
+			t.Errorf("a command while the runtime is busy: %v", err)
+		}
+		close(gate)
+		synctest.Wait()
+		if got := rt.Calls(); !slices.Contains(got, "slate true capture") {
+			t.Errorf("no switch to the slate once the runtime answered: %v", got)
+		}
+	})
+}

@@ -47,7 +47,14 @@ type runSlot struct {
 	restart bool
 	// waiters hear how the next plan job ended (restart_pipeline's answer).
 	waiters []chan error
+	// calls queues commands for the running runtime (rtCall); closed when
+	// it is stopped.
+	calls chan func(ctx context.Context) error
 }
+
+// rtQueueDepth bounds the commands waiting for a runtime; the loop blocks
+// only if that many are pending, which a live runtime never lets happen.
+const rtQueueDepth = 256
 
 func newRunSlot() runSlot {
 	return runSlot{backoff: backoff.New(time.Second, time.Minute)}
@@ -186,6 +193,8 @@ func (a *Agent) startRuntime(plan pipelines.Plan) {
 	go func() { done <- rt.Run(ctx) }()
 	a.run.phase = runRunning
 	a.run.rt, a.run.cancel, a.run.done, a.run.started = rt, cancel, done, time.Now()
+	a.run.calls = make(chan func(ctx context.Context) error, rtQueueDepth)
+	go a.runCalls(a.run.calls)
 	a.health.SetPipeline(rt)
 	a.stalls.reset()
 	// A new runtime judges its picture and capture afresh.
@@ -219,6 +228,7 @@ func (a *Agent) restartPipeline(ready chan error) {
 // stopRuntime asks the runtime to stop cleanly (EOS); the loop hears when
 // its Run returns.
 func (a *Agent) stopRuntime() {
+	a.closeCalls()
 	a.run.cancel()
 	a.run.phase = runStopping
 	a.run.rt = nil
@@ -238,10 +248,19 @@ func (a *Agent) onRuntimeDone(err error) {
 		return
 	}
 	a.run.phase, a.run.rt = runIdle, nil
+	a.closeCalls()
 	a.health.SetPipeline(nil)
 	a.run.err = fmt.Errorf("pipeline runtime ended: %v", err)
 	a.log.Error("pipeline runtime ended; restarting", "err", err)
 	a.run.retry = time.After(a.run.backoff.Next())
+}
+
+// closeCalls ends the runtime's command queue (what is queued still runs).
+func (a *Agent) closeCalls() {
+	if a.run.calls != nil {
+		close(a.run.calls)
+		a.run.calls = nil
+	}
 }
 
 func (a *Agent) answerWaiters(err error) {
@@ -251,15 +270,30 @@ func (a *Agent) answerWaiters(err error) {
 	a.run.waiters = nil
 }
 
-// rtCall runs a runtime command with a bound, logging a failure.
-func (a *Agent) rtCall(f func(ctx context.Context) error) error {
-	ctx, cancel := context.WithTimeout(a.ctx, 10*time.Second)
-	defer cancel()
-	err := f(ctx)
-	if err != nil && !errors.Is(err, context.Canceled) {
-		a.log.Warn("pipeline command failed", "err", err)
+// rtCallTimeout bounds one runtime command.
+const rtCallTimeout = 10 * time.Second
+
+// rtCall hands a runtime command to the runtime's queue: commands run in
+// the order given, off the loop, each within rtCallTimeout, and a failure
+// is logged. A runtime slow to answer (its own loop busy with a struggling
+// device) must not hold the agent's reports and decisions.
+func (a *Agent) rtCall(f func(ctx context.Context) error) {
+	if a.run.calls == nil {
+		return
 	}
-	return err
+	a.run.calls <- f
+}
+
+// runCalls runs a runtime's queued commands until the queue is closed.
+func (a *Agent) runCalls(calls <-chan func(ctx context.Context) error) {
+	for f := range calls {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(a.ctx), rtCallTimeout)
+		err := f(ctx)
+		cancel()
+		if err != nil && !errors.Is(err, context.Canceled) {
+			a.log.Warn("pipeline command failed", "err", err)
+		}
+	}
 }
 
 // replanVideo swaps the video front for a new plan (new format, rung,

@@ -90,8 +90,13 @@ func outputSink(o OutputSpec) (Sink, error) {
 	return Sink{}, fmt.Errorf("%w: unknown protocol %q", ErrOutputURL, o.Proto)
 }
 
-// RecordingPrefix starts every segment's file name; the rest is the start
-// time (UTC) and a counter.
+// SegmentSeqDigits is the width of a segment's sequence number in its name:
+// capbox-<seq>-<UTC start>.<ext>, the sequence first so that names sort in
+// the order the segments were written whatever the clock said.
+const SegmentSeqDigits = 10
+
+// RecordingPrefix starts every segment's file name; the rest is the
+// sequence number and the start time (UTC).
 const RecordingPrefix = "capbox-"
 
 func recorderPlan(r RecordSettings) *RecorderPlan {

@@ -19,6 +19,9 @@ type desiredConfig struct {
 	reported *wire.ConfigReported // the last config/reported, for the retained set
 	applying int64                // the version being applied off the loop, 0 when none
 	pending  *wire.ConfigDesired  // the newest desired that arrived during an apply
+	// refused is a version that crashed or hung the agent while it was
+	// applied: it is never applied again by itself.
+	refused Refused
 }
 
 // cfgResult is one apply's outcome.
@@ -38,6 +41,19 @@ func (l *Link) loadApplied(ctx context.Context) {
 		l.log.Warn("applied config unreadable; the box reports what it runs", "err", err)
 	}
 	c := &l.conf
+	if c.refused, err = loadRefused(l.stateDir); err != nil {
+		l.log.Warn("refused config version unreadable", "err", err)
+	}
+	if v, died, err := takeApplying(l.stateDir); err != nil {
+		l.log.Warn("applying marker", "err", err)
+	} else if died && (!ok || v > a.Version) {
+		c.refused = Refused{Version: v, Reason: fmt.Sprintf(
+			"version %d stopped the agent while it was being applied (a crash or a hang); it is not applied again: send a newer version", v)}
+		l.log.Error("a desired config stopped the agent while it was applied; refusing it from now on", "version", v)
+		if err := saveRefused(l.stateDir, c.refused); err != nil {
+			l.log.Error("refused config version not persisted", "err", err)
+		}
+	}
 	switch {
 	case !ok || running > a.Version:
 		c.applied = Applied{Version: running}
@@ -84,6 +100,11 @@ func (l *Link) onDesired(ctx context.Context, payload []byte) {
 				Status: wire.ConfigApplied, EffectiveSHA256: c.applied.SHA256})
 		}
 		return
+	case d.Version == c.refused.Version:
+		if c.reported == nil || c.reported.DesiredVersion != d.Version {
+			l.reject(d.Version, []config.FieldError{{Path: "version", Msg: c.refused.Reason}})
+		}
+		return
 	case d.Version < c.applied.Version:
 		l.reject(d.Version, []config.FieldError{{Path: "version",
 			Msg: fmt.Sprintf("version %d is not newer than the applied version %d", d.Version, c.applied.Version)}})
@@ -122,6 +143,17 @@ func (l *Link) apply(ctx context.Context, d wire.ConfigDesired) cfgResult {
 	}
 	actx, cancel := context.WithTimeout(ctx, applyTimeout)
 	defer cancel()
+	// Durably first: if this version crashes or hangs the agent, the next
+	// start knows and refuses it instead of applying it again (it is
+	// retained, so it would come back after every restart).
+	if err := markApplying(l.stateDir, d.Version); err != nil {
+		l.log.Warn("applying marker not written", "err", err)
+	}
+	defer func() {
+		if err := clearApplying(l.stateDir); err != nil {
+			l.log.Warn("applying marker not cleared", "err", err)
+		}
+	}()
 	sha, errs := l.box.ApplyConfig(actx, d.Version, d.Config)
 	if len(errs) == 0 && actx.Err() != nil {
 		errs = []config.FieldError{{Msg: "apply interrupted: " + actx.Err().Error()}}

@@ -12,6 +12,12 @@ import (
 const (
 	sessFile    = "sess.json"
 	appliedFile = "config.json"
+	// applyingFile names the version being applied, written before the
+	// box applies it and removed after: found at start, it names a version
+	// that crashed or hung the agent.
+	applyingFile = "applying.json"
+	// refusedFile keeps such a version, refused from then on.
+	refusedFile = "refused.json"
 )
 
 // DefaultStateDir is where the link keeps its session number and the
@@ -58,6 +64,11 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 		cleanup()
 		return fmt.Errorf("state file: %w", err)
 	}
+	return syncDir(dir)
+}
+
+// syncDir makes a rename or a removal in dir durable.
+func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("state dir: %w", err)
@@ -131,4 +142,71 @@ func saveApplied(dir string, a Applied) error {
 		return fmt.Errorf("applied config: %w", err)
 	}
 	return WriteFileAtomic(filepath.Join(dir, appliedFile), b, 0o600)
+}
+
+// Refused is a desired config version the box will not apply again by
+// itself, and why.
+type Refused struct {
+	Version int64  `json:"version"`
+	Reason  string `json:"reason"`
+}
+
+// markApplying records durably that version is about to be applied.
+func markApplying(dir string, version int64) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	b, _ := json.Marshal(Refused{Version: version})
+	return WriteFileAtomic(filepath.Join(dir, applyingFile), b, 0o600)
+}
+
+// clearApplying records that the apply ended, either way.
+func clearApplying(dir string) error {
+	err := os.Remove(filepath.Join(dir, applyingFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("applying marker: %w", err)
+	}
+	return syncDir(dir)
+}
+
+// takeApplying reads and removes the applying marker: ok when a previous
+// run died while applying version.
+func takeApplying(dir string) (version int64, ok bool, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, applyingFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("applying marker: %w", err)
+	}
+	var m Refused
+	if err := json.Unmarshal(b, &m); err != nil || m.Version < 1 {
+		// A marker torn by a power cut still says an apply was under way,
+		// but not which: nothing can be refused by version.
+		return 0, false, errors.Join(fmt.Errorf("applying marker %s: corrupt", filepath.Join(dir, applyingFile)), clearApplying(dir))
+	}
+	return m.Version, true, clearApplying(dir)
+}
+
+func loadRefused(dir string) (Refused, error) {
+	b, err := os.ReadFile(filepath.Join(dir, refusedFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return Refused{}, nil
+	}
+	var r Refused
+	if err == nil {
+		err = json.Unmarshal(b, &r)
+	}
+	if err != nil {
+		return Refused{}, fmt.Errorf("refused config %s: %w", filepath.Join(dir, refusedFile), err)
+	}
+	return r, nil
+}
+
+func saveRefused(dir string, r Refused) error {
+	b, _ := json.Marshal(r)
+	return WriteFileAtomic(filepath.Join(dir, refusedFile), b, 0o600)
 }

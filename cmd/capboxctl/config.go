@@ -147,12 +147,10 @@ func configSet(ctx context.Context, g *globals, id, file string, out, errw io.Wr
 		return code
 	}
 	defer c.close()
-	var version int64 = 1
-	if d != nil {
-		version = max(version, d.Version+1)
-	}
-	if r != nil {
-		version = max(version, r.AppliedVersion+1, r.DesiredVersion+1)
+	version, err := nextVersion(d, r)
+	if err != nil {
+		fmt.Fprintf(errw, "capboxctl: %s: %v\n", id, err)
+		return exitFailed
 	}
 	payload, _ := json.Marshal(wire.ConfigDesired{V: wire.SchemaVersion, Version: version, Config: doc})
 	if len(payload) > wire.MaxPayload {
@@ -196,4 +194,21 @@ func configSet(ctx context.Context, g *globals, id, file string, out, errw io.Wr
 		return exitFailed
 	}
 	return exitOK
+}
+
+// nextVersion is the version after every one the box was sent or applied.
+// A retained desired version out of the protocol's range (the box refused
+// it) does not count.
+func nextVersion(d *wire.ConfigDesired, r *wire.ConfigReported) (int64, error) {
+	var last int64
+	if d != nil && d.Version <= wire.MaxConfigVersion {
+		last = max(last, d.Version)
+	}
+	if r != nil {
+		last = max(last, r.AppliedVersion, r.DesiredVersion)
+	}
+	if last >= wire.MaxConfigVersion {
+		return 0, fmt.Errorf("every config version is used (the last is %d); clear its retained config/desired and state to start again", last)
+	}
+	return last + 1, nil
 }

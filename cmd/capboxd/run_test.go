@@ -96,6 +96,12 @@ func (p *agentProc) waitLog(t *testing.T, d time.Duration, what string) {
 
 func startAgent(t *testing.T, cfgFile string) *agentProc {
 	t.Helper()
+	return startAgentEnv(t, cfgFile, nil)
+}
+
+// startAgentEnv is startAgent with more environment (after the test's).
+func startAgentEnv(t *testing.T, cfgFile string, env []string) *agentProc {
+	t.Helper()
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "notify.sock")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
@@ -116,7 +122,7 @@ func startAgent(t *testing.T, cfgFile string) *agentProc {
 		}
 	}()
 	p.cmd = exec.Command(capboxd(t), "run", "-c", cfgFile)
-	p.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock, "STATE_DIRECTORY="+filepath.Join(dir, "state"))
+	p.cmd.Env = append(append(os.Environ(), "NOTIFY_SOCKET="+sock, "STATE_DIRECTORY="+filepath.Join(dir, "state")), env...)
 	stderr, _ := p.cmd.StderrPipe()
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,9 @@
 #include <string.h>
 #include <stdlib.h>
 #include <time.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <math.h>
 
 // Pushing into an appsrc runs here, in C: going through go-gst's wrappers
@@ -169,8 +172,19 @@ void capbox_picture_read(capbox_picture *p, guint64 *judged, guint *spread, guin
 	*mean = __atomic_load_n(&p->mean, __ATOMIC_RELAXED);
 }
 
-// splitmuxsink file names: <dir>/capbox-<UTC start>-<fragment>.<ext>.
-typedef struct { char *dir; char *ext; } capbox_rec_naming;
+// splitmuxsink file names: <dir>/capbox-<seq>-<UTC start>.<ext>, seq rising
+// from what Go found in the folder (pipelines/recdir.NextSeq). The file is
+// created here with O_EXCL, so that no run ever truncates a segment another
+// wrote (a box without a real-time clock boots at the same time every time),
+// and the folder is synced so that the new entry survives a power cut.
+typedef struct { char *dir; char *ext; guint64 next; } capbox_rec_naming;
+
+static void capbox_sync_dir(const char *dir) {
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) return;
+	fsync(fd);
+	close(fd);
+}
 
 static gchar *capbox_format_location(GstElement *splitmux, guint fragment_id, GstSample *first, gpointer data) {
 	capbox_rec_naming *n = data;
@@ -179,7 +193,20 @@ static gchar *capbox_format_location(GstElement *splitmux, guint fragment_id, Gs
 	struct tm tm;
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-	return g_strdup_printf("%s/capbox-%s-%05u.%s", n->dir, stamp, fragment_id, n->ext);
+	gchar *name = NULL;
+	for (int tries = 0; tries < 1000; tries++) {
+		guint64 seq = __atomic_fetch_add(&n->next, 1, __ATOMIC_RELAXED);
+		g_free(name);
+		name = g_strdup_printf("%s/capbox-%010" G_GUINT64_FORMAT "-%s.%s", n->dir, seq, stamp, n->ext);
+		int fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+		if (fd >= 0) {
+			close(fd);
+			capbox_sync_dir(n->dir);
+			return name;
+		}
+		if (errno != EEXIST) break; // the file sink reports the real error
+	}
+	return name;
 }
 
 static void capbox_rec_naming_free(gpointer data, GClosure *closure) {
@@ -189,10 +216,11 @@ static void capbox_rec_naming_free(gpointer data, GClosure *closure) {
 	g_free(n);
 }
 
-void capbox_name_segments(GstElement *splitmux, const char *dir, const char *ext) {
+void capbox_name_segments(GstElement *splitmux, const char *dir, const char *ext, guint64 first_seq) {
 	capbox_rec_naming *n = g_new0(capbox_rec_naming, 1);
 	n->dir = g_strdup(dir);
 	n->ext = g_strdup(ext);
+	n->next = first_seq;
 	g_signal_connect_data(splitmux, "format-location-full", G_CALLBACK(capbox_format_location), n,
 		capbox_rec_naming_free, 0);
 }

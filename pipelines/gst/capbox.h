@@ -37,7 +37,7 @@ gboolean capbox_request_keyframe(GstElement *sink);
 capbox_counter *capbox_count_pad(GstElement *e, const char *padname);
 gint64 capbox_counter_bytes(capbox_counter *c);
 gint64 capbox_counter_buffers(capbox_counter *c);
-void capbox_name_segments(GstElement *splitmux, const char *dir, const char *ext);
+void capbox_name_segments(GstElement *splitmux, const char *dir, const char *ext, guint64 first_seq);
 gboolean capbox_level(GstMessage *m, double *peak, double *rms);
 gboolean capbox_srt_stats_get(GstElement *sink, capbox_srt_stats *out);
 GstClockTime capbox_buf_pts(GstBuffer *b);

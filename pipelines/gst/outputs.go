@@ -11,6 +11,7 @@ import (
 
 	"capbox/internal/backoff"
 	"capbox/pipelines"
+	"capbox/pipelines/recdir"
 )
 
 // outputTable is the configured outputs (the recorder is apart), owned by
@@ -142,6 +143,11 @@ func (e *Engine) onSinkMsg(r *outputRun, s *sinkPipe, m busMsg) {
 		e.stats.Recorder.Segments++
 		e.statsMu.Unlock()
 		e.emit(pipelines.EventSegment, "recorder", filepath.Base(m.fragment))
+		if seq, ok := recdir.SeqOf(m.fragment); ok {
+			if err := recdir.SaveSeq(filepath.Dir(m.fragment), seq); err != nil {
+				e.log.Warn("segment sequence not saved", "err", err)
+			}
+		}
 		e.keepFree()
 	case m.fragment != "":
 		e.rsync.SegmentClosed(m.fragment)

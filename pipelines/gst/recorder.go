@@ -103,10 +103,15 @@ func (e *Engine) keepFree() {
 	}
 }
 
-// tickRecording runs keep_free every 10 s (it also runs at each new
-// segment) and starts a flush of the recording when one is due.
+// keepFreeEvery is how often keep_free is checked besides each new
+// segment: a statfs is cheap, and on a small disk a segment can fill what
+// is left in seconds (ENOSPC cuts the segment being written).
+const keepFreeEvery = time.Second
+
+// tickRecording runs keep_free every keepFreeEvery (it also runs at each
+// new segment) and starts a flush of the recording when one is due.
 func (e *Engine) tickRecording(now time.Time) {
-	if now.Sub(e.lastKeepFree) >= 10*time.Second {
+	if now.Sub(e.lastKeepFree) >= keepFreeEvery {
 		e.lastKeepFree = now
 		e.keepFree()
 	}

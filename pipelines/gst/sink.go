@@ -17,6 +17,7 @@ import (
 	"github.com/go-gst/go-gst/gst"
 
 	"capbox/pipelines"
+	"capbox/pipelines/recdir"
 )
 
 // sinkPipe is one output (or the recorder): appsrcs for the shared video
@@ -75,8 +76,12 @@ func newSink(plan pipelines.Sink, limit uint64, recDir, recExt string) (*sinkPip
 		}
 	}
 	if recDir != "" && plan.Chain[len(plan.Chain)-1].Factory == "splitmuxsink" {
+		seq, err := recdir.NextSeq(recDir)
+		if err != nil {
+			return fail(err)
+		}
 		d, e := C.CString(recDir), C.CString(recExt)
-		C.capbox_name_segments(celem(s.final), d, e)
+		C.capbox_name_segments(celem(s.final), d, e, C.guint64(seq))
 		C.free(unsafe.Pointer(d))
 		C.free(unsafe.Pointer(e))
 	}

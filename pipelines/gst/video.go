@@ -23,6 +23,10 @@ type videoTrack struct {
 	onAir pipelines.OnAir
 	// liveFailed: the live front failed and waits for its retry.
 	liveFailed bool
+	// releasing is closed when the failed capture's teardown has let the
+	// device go; no capture starts before (a V4L2 node streams to one
+	// handle only).
+	releasing chan struct{}
 	// failing: a failure streak was reported; cleared when the live
 	// front delivers again (on air or off it).
 	failing bool
@@ -50,7 +54,7 @@ func (e *Engine) startVideo() {
 	}
 	noInput := e.plan.Video.Kind == pipelines.SourceSlate
 	wantCapture := (!e.video.onAir.Slate || e.video.onAir.Capture) && !noInput
-	if wantCapture && e.video.live == nil && !e.video.liveFailed {
+	if wantCapture && e.video.live == nil && !e.video.liveFailed && e.video.releasing == nil {
 		f, err := e.startFront("video", e.plan.Video)
 		if err != nil {
 			e.videoFailed(err)
@@ -181,14 +185,14 @@ func (e *Engine) onFrontMsg(f *front, m busMsg) {
 	}
 	switch f {
 	case e.video.live:
-		// Report and bring the slate up first: the failed capture's
-		// teardown can take seconds in a struggling driver. The retry
-		// runs on this loop, so it starts only after the device is let go.
+		// Report first, and tear the capture down off the loop: in a
+		// struggling driver that takes seconds, and the loop must carry
+		// out the agent's switch to the slate meanwhile.
 		e.hub.detach(f)
 		e.video.live = nil
 		e.videoFailed(err)
+		e.releaseCapture(f)
 		e.startVideo()
-		f.stop()
 	case e.video.slate:
 		e.hub.detach(f)
 		f.stop()
@@ -198,6 +202,24 @@ func (e *Engine) onFrontMsg(f *front, m busMsg) {
 	case e.audio.live, e.audio.silence:
 		e.audioFailed(f, err)
 	}
+}
+
+// releaseCapture stops a failed capture front off the loop; the loop
+// hears when the device is let go and starts the capture again if it is
+// still wanted.
+func (e *Engine) releaseCapture(f *front) {
+	done := make(chan struct{})
+	e.video.releasing = done
+	go func() {
+		f.stop()
+		close(done)
+		e.loop.Post(func() {
+			if e.video.releasing == done {
+				e.video.releasing = nil
+				e.startVideo()
+			}
+		})
+	}()
 }
 
 // videoFailed reports the failure and retries the capture; a failure

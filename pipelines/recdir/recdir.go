@@ -6,10 +6,13 @@
 package recdir
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -24,6 +27,15 @@ func FreeBytes(dir string) (uint64, error) {
 		return 0, err
 	}
 	return st.Bavail * uint64(st.Bsize), nil
+}
+
+// sizeOfFS is the size of dir's file system (statfs f_blocks).
+func sizeOfFS(dir string) (uint64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return st.Blocks * uint64(st.Bsize), nil
 }
 
 // Size is the bytes of every recording in dir, whatever its format.
@@ -41,15 +53,88 @@ func Size(dir string) (uint64, error) {
 	return n, nil
 }
 
-// Segments lists dir's segments of one extension (ts, mp4, fwht), oldest
-// first: their names sort by start time.
+// Segments lists dir's segments of one extension (ts, mp4, fwht) in the
+// order they were written: by their sequence number, which does not depend
+// on the clock (a box without a real-time clock boots at the same time
+// again and again). Segments named by an older capbox (capbox-<UTC>-<n>)
+// come first, by name.
 func Segments(dir, ext string) ([]string, error) {
 	files, err := filepath.Glob(filepath.Join(dir, pipelines.RecordingPrefix+"*."+ext))
 	if err != nil {
 		return nil, err
 	}
-	sort.Strings(files)
+	sort.Slice(files, func(i, j int) bool {
+		si, oki := SeqOf(files[i])
+		sj, okj := SeqOf(files[j])
+		switch {
+		case oki && okj && si != sj:
+			return si < sj
+		case oki != okj:
+			return okj // unnumbered (older capbox) first
+		}
+		return files[i] < files[j]
+	})
 	return files, nil
+}
+
+// SeqOf reads a segment's sequence number from its name,
+// capbox-<seq>-<UTC start>.<ext> (pipelines.SegmentName); false for
+// names without one.
+func SeqOf(path string) (uint64, bool) {
+	rest, ok := strings.CutPrefix(filepath.Base(path), pipelines.RecordingPrefix)
+	if !ok {
+		return 0, false
+	}
+	digits, _, ok := strings.Cut(rest, "-")
+	if !ok || len(digits) != pipelines.SegmentSeqDigits {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(digits, 10, 64)
+	return n, err == nil
+}
+
+// seqFile keeps the last sequence number given out in a recording folder,
+// so that numbers keep rising after every segment was deleted.
+const seqFile = ".capbox-seq"
+
+// NextSeq is the first sequence number a recorder starting in dir may use:
+// above every segment there and above the last one given out.
+func NextSeq(dir string) (uint64, error) {
+	var last uint64
+	b, err := os.ReadFile(filepath.Join(dir, seqFile))
+	switch {
+	case err == nil:
+		last, err = strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+		if err != nil {
+			// A torn file (a power cut) says nothing; the names still do.
+			last = 0
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return 0, fmt.Errorf("segment sequence: %w", err)
+	}
+	files, err := filepath.Glob(filepath.Join(dir, pipelines.RecordingPrefix+"*"))
+	if err != nil {
+		return 0, err
+	}
+	for _, f := range files {
+		if n, ok := SeqOf(f); ok && n > last {
+			last = n
+		}
+	}
+	return last + 1, nil
+}
+
+// SaveSeq records that seq was given out in dir (written to a temporary
+// file and renamed, so a power cut leaves the old or the new number).
+func SaveSeq(dir string, seq uint64) error {
+	tmp := filepath.Join(dir, seqFile+".tmp")
+	if err := os.WriteFile(tmp, []byte(strconv.FormatUint(seq, 10)+"\n"), 0o640); err != nil {
+		return fmt.Errorf("segment sequence: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, seqFile)); err != nil {
+		return fmt.Errorf("segment sequence: %w", err)
+	}
+	return nil
 }
 
 // Retention is keep_free on one recording folder: while its file system
@@ -62,6 +147,8 @@ type Retention struct {
 	KeepFree int64
 	// Free measures the room left in Dir; FreeBytes when nil.
 	Free func(dir string) (uint64, error)
+	// Capacity measures the size of Dir's file system; statfs when nil.
+	Capacity func(dir string) (uint64, error)
 }
 
 // DeleteError is a segment that retention could not delete; it deletes
@@ -77,9 +164,10 @@ func (e *DeleteError) Unwrap() error { return e.Err }
 
 // MakeRoom deletes the oldest segments, one at a time, until KeepFree is
 // free. It stops at writing, the segment being written (neither it nor a
-// segment named after it is deleted), and at the first segment it cannot
+// segment written after it is deleted), and at the first segment it cannot
 // delete (a *DeleteError). deleted, when not nil, hears of each deletion
-// as it happens.
+// as it happens. KeepFree above half the file system's size is taken as
+// half: a keep_free the disk can never give would delete every segment.
 func (r Retention) MakeRoom(writing string, deleted func(path string)) error {
 	if r.KeepFree <= 0 {
 		return nil
@@ -89,6 +177,13 @@ func (r Retention) MakeRoom(writing string, deleted func(path string)) error {
 		measure = FreeBytes
 	}
 	want := uint64(r.KeepFree)
+	capacity := r.Capacity
+	if capacity == nil {
+		capacity = sizeOfFS
+	}
+	if size, err := capacity(r.Dir); err == nil && size > 0 && want > size/2 {
+		want = size / 2
+	}
 	free, err := measure(r.Dir)
 	if err != nil || free >= want {
 		return err

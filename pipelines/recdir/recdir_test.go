@@ -61,18 +61,21 @@ func left(t *testing.T, dir string) []string {
 	return names
 }
 
-// Segment names as the recorder writes them: start time (UTC) and a counter.
+// Segment names as the recorder writes them: a sequence number and the
+// start time (UTC). The clock was set back between the second and the
+// third (a box without a real-time clock that rebooted): the order written
+// is the sequence's.
 var names = []string{
-	"capbox-20261208T090000Z-00000.ts",
-	"capbox-20261208T090500Z-00001.ts",
-	"capbox-20261208T091000Z-00002.ts",
-	"capbox-20261208T091500Z-00003.ts",
-	"capbox-20261208T092000Z-00004.ts",
+	"capbox-0000000007-20261208T090000Z.ts",
+	"capbox-0000000008-20261208T090500Z.ts",
+	"capbox-0000000009-20000101T000010Z.ts",
+	"capbox-0000000010-20000101T000510Z.ts",
+	"capbox-0000000011-20000101T001010Z.ts",
 }
 
 // writeSegments writes names[i] with 100 bytes each, newest first, and
 // gives the oldest name the newest modification time: the order is the
-// names', not the clock's.
+// sequence's, not the clock's.
 func writeSegments(t *testing.T, dir string) []string {
 	t.Helper()
 	paths := make([]string, len(names))
@@ -125,7 +128,7 @@ func TestSizeCountsTheRecordingsOnly(t *testing.T) {
 	}
 }
 
-func TestSegmentsAreOldestFirstByName(t *testing.T) {
+func TestSegmentsAreInTheOrderWritten(t *testing.T) {
 	dir := t.TempDir()
 	paths := writeSegments(t, dir)
 	segment(t, dir, "capbox-20261208T080000Z-00000.mp4", 10)
@@ -159,7 +162,7 @@ func TestRetentionDeletesTheOldestUntilEnoughIsFree(t *testing.T) {
 }
 
 // However short of room, the segment being written stays, and so does
-// anything named after it.
+// anything written after it.
 func TestRetentionNeverDeletesTheSegmentBeingWritten(t *testing.T) {
 	dir := t.TempDir()
 	paths := writeSegments(t, dir)
@@ -175,8 +178,7 @@ func TestRetentionNeverDeletesTheSegmentBeingWritten(t *testing.T) {
 		t.Errorf("left %v, want only the segment being written", got)
 	}
 
-	// Segments named after the one being written (the clock was set
-	// back) are kept too.
+	// Segments numbered after the one being written are kept too.
 	dir = t.TempDir()
 	paths = writeSegments(t, dir)
 	r.Dir = dir
@@ -254,5 +256,81 @@ func TestRetentionOfAMissingFolderIsAnError(t *testing.T) {
 	r := Retention{Dir: filepath.Join(t.TempDir(), "gone"), Ext: "ts", KeepFree: 1}
 	if err := r.MakeRoom("", nil); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("MakeRoom = %v, want ENOENT", err)
+	}
+}
+
+// Segments named by an older capbox (capbox-<UTC>-<counter>, no sequence)
+// were written before any numbered one, and go first.
+func TestSegmentsOfAnOlderCapboxGoFirst(t *testing.T) {
+	dir := t.TempDir()
+	numbered := segment(t, dir, "capbox-0000000001-20000101T000000Z.ts", 10)
+	legacyB := segment(t, dir, "capbox-20261208T091000Z-00000.ts", 10)
+	legacyA := segment(t, dir, "capbox-20261208T090000Z-00003.ts", 10)
+	got, err := Segments(dir, "ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{legacyA, legacyB, numbered}; !slices.Equal(got, want) {
+		t.Errorf("Segments = %v, want %v", got, want)
+	}
+}
+
+// A recorder starting in a folder numbers its first segment above every
+// segment there and above the last number given out, even when retention
+// deleted every segment since; a torn counter file falls back on the names.
+func TestNextSeqKeepsRising(t *testing.T) {
+	dir := t.TempDir()
+	if n, err := NextSeq(dir); err != nil || n != 1 {
+		t.Fatalf("empty folder: NextSeq = %d, %v; want 1", n, err)
+	}
+	writeSegments(t, dir)
+	segment(t, dir, "capbox-20261208T090000Z-00099.ts", 10) // an older capbox's
+	if n, err := NextSeq(dir); err != nil || n != 12 {
+		t.Errorf("after segments 7..11: NextSeq = %d, %v; want 12", n, err)
+	}
+	if err := SaveSeq(dir, 40); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range left(t, dir) {
+		if f != seqFile {
+			_ = os.Remove(filepath.Join(dir, f))
+		}
+	}
+	if n, err := NextSeq(dir); err != nil || n != 41 {
+		t.Errorf("every segment deleted after 40 was given out: NextSeq = %d, %v; want 41", n, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, seqFile), []byte("4"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	segment(t, dir, "capbox-0000000050-20000101T000000Z.ts", 10)
+	if n, _ := NextSeq(dir); n != 51 {
+		t.Errorf("names above the counter: NextSeq = %d, want 51", n)
+	}
+	if err := os.WriteFile(filepath.Join(dir, seqFile), []byte("\x00\x00"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := NextSeq(dir); err != nil || n != 51 {
+		t.Errorf("torn counter: NextSeq = %d, %v; want 51 from the names", n, err)
+	}
+}
+
+// A keep_free larger than the disk could ever give (1e18 bytes) would
+// delete every segment: it counts as half the file system.
+func TestKeepFreeAboveHalfTheDiskCountsAsHalf(t *testing.T) {
+	dir := t.TempDir()
+	paths := writeSegments(t, dir)
+	// 500 bytes of segments on a 1000-byte disk: 500 free, which is half.
+	r := Retention{Dir: dir, Ext: "ts", KeepFree: 1e18, Free: disk(t, 1000),
+		Capacity: func(string) (uint64, error) { return 1000, nil }}
+	if err := r.MakeRoom(paths[4], func(p string) { t.Errorf("deleted %s", filepath.Base(p)) }); err != nil {
+		t.Fatal(err)
+	}
+	// On a 700-byte disk, 200 free: two segments go, to reach 350.
+	r.Free, r.Capacity = disk(t, 700), func(string) (uint64, error) { return 700, nil }
+	if err := r.MakeRoom(paths[4], nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := left(t, dir); !slices.Equal(got, names[2:]) {
+		t.Errorf("left %v, want %v", got, names[2:])
 	}
 }

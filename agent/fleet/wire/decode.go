@@ -160,6 +160,11 @@ func recoverID(b []byte) string {
 	return id
 }
 
+// MaxConfigVersion is the largest config/desired version: 2^53 - 1, the
+// largest integer every JSON reader (a browser's too) keeps exactly, and
+// far from int64's end, so the next version never overflows.
+const MaxConfigVersion = 1<<53 - 1
+
 // DecodeDesired parses a config/desired payload. The config itself is
 // checked by the agent's config parser afterwards.
 func DecodeDesired(b []byte) (ConfigDesired, error) {
@@ -173,8 +178,8 @@ func DecodeDesired(b []byte) (ConfigDesired, error) {
 	if d.V != SchemaVersion {
 		return ConfigDesired{}, fmt.Errorf("%w: v=%d, this box speaks %d", ErrVersion, d.V, SchemaVersion)
 	}
-	if d.Version < 1 {
-		return ConfigDesired{}, fmt.Errorf("%w: version: want a positive integer", ErrBadField)
+	if d.Version < 1 || d.Version > MaxConfigVersion {
+		return ConfigDesired{}, fmt.Errorf("%w: version: want 1..%d", ErrBadField, int64(MaxConfigVersion))
 	}
 	if c := bytes.TrimSpace(d.Config); len(c) == 0 || c[0] != '{' {
 		return ConfigDesired{}, fmt.Errorf("%w: config: want an object", ErrBadField)
