@@ -141,7 +141,8 @@ type LinkSample struct {
 }
 
 // Uplink gives the live outputs' view of the uplink; the agent reads it
-// from the running outputs' statistics.
+// from the running outputs' statistics. LiveLinks is called on the
+// uploader's loop every 250 ms, so it returns what it has at once.
 type Uplink interface {
 	LiveLinks() []LinkSample
 }
@@ -159,12 +160,16 @@ const (
 	baseWindow     = 30 * time.Second
 	holdAfterTight = 2 * time.Second
 	minRate        = 16 << 10 // bytes per second
+	// startRate is where the uploads begin while live outputs run: they
+	// probe upwards from there rather than flood the uplink first.
+	startRate = 256 << 10
 )
 
-// yielder turns the live outputs' statistics into the uploads' rate:
-// multiplicative decrease when an output is tight, additive increase while
-// none is, never above the configured cap. With no cap, the uploads run
-// unlimited once nothing has been tight for openAfter.
+// yielder turns the live outputs' statistics into the uploads' rate: from
+// startRate when live outputs appear, multiplicative decrease when one is
+// tight, a pause when one is very tight, growth while none is, never above
+// the configured cap. With no cap, the uploads run unlimited once nothing
+// has been tight for openAfter; with no live output, at the cap.
 type yielder struct {
 	capRate   float64 // bytes per second; +Inf: no cap
 	rate      float64
@@ -174,6 +179,7 @@ type yielder struct {
 	lastSent  int64
 	lastTick  time.Time
 	tight     bool
+	live      bool // the last tick had live outputs
 }
 
 const openAfter = 20 * time.Second
@@ -183,6 +189,7 @@ type linkState struct {
 	baseRTT, oldRTT time.Duration
 	baseBuf, oldBuf time.Duration
 	windowStart     time.Time
+	seen            time.Time
 }
 
 func newYielder(capKbps int, now time.Time) *yielder {
@@ -211,9 +218,10 @@ func (y *yielder) tick(now time.Time, samples []LinkSample, sent int64) float64 
 		if st == nil || s.SentPackets < st.sent || s.LostPackets < st.lost {
 			// New output, or restarted (counters went back): a fresh base.
 			y.outputs[s.Output] = &linkState{sent: s.SentPackets, lost: s.LostPackets,
-				baseRTT: s.RTT, oldRTT: s.RTT, baseBuf: s.SendBuffer, oldBuf: s.SendBuffer, windowStart: now}
+				baseRTT: s.RTT, oldRTT: s.RTT, baseBuf: s.SendBuffer, oldBuf: s.SendBuffer, windowStart: now, seen: now}
 			continue
 		}
+		st.seen = now
 		ds, dl := s.SentPackets-st.sent, s.LostPackets-st.lost
 		st.sent, st.lost = s.SentPackets, s.LostPackets
 		if now.Sub(st.windowStart) > baseWindow {
@@ -234,12 +242,24 @@ func (y *yielder) tick(now time.Time, samples []LinkSample, sent int64) float64 
 			severe = true
 		}
 	}
-	for name := range y.outputs {
-		if !seen[name] {
+	// An output missing from a few samples keeps its base: starting
+	// afresh while the uplink is tight would take the tight round trip
+	// for the quiet one.
+	for name, st := range y.outputs {
+		if !seen[name] && now.Sub(st.seen) > baseWindow {
 			delete(y.outputs, name)
 		}
 	}
 	y.tight = tight
+	if len(samples) == 0 {
+		// Nothing live to yield to: the cap alone.
+		y.rate, y.live, y.lastTight = y.capRate, false, now
+		return y.rate
+	}
+	if !y.live {
+		y.live = true
+		y.rate, y.lastTight = min(y.capRate, startRate), now
+	}
 	switch {
 	case severe:
 		y.rate, y.holdUntil, y.lastTight = 0, now.Add(holdAfterTight), now

@@ -1,11 +1,8 @@
 package upload
 
 import (
-	"bytes"
 	"context"
 	"crypto/md5"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -14,6 +11,8 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -27,13 +26,15 @@ const (
 	s3MinPart  = 5 << 20
 	s3MaxParts = 10000
 	s3PartSize = 8 << 20
+	// s3Parallel parts are in flight at once.
+	s3Parallel = 4
 )
 
 // s3Target uploads with S3 multipart: the upload id is kept in the
 // journal, so after a restart the parts already stored are listed and
-// skipped (each checked by its MD5); every part carries its MD5 and
-// SHA-256 for the server to check, and the object's ETag that the server
-// reports at the end is compared with the one computed here.
+// skipped (each checked by its MD5). The ETag the server returns for each
+// part must be the MD5 of the bytes read from the segment for it, and the
+// object's ETag at the end the MD5 of those MD5s: what S3 computes.
 type s3Target struct {
 	name      string
 	conf      config.UploadTarget
@@ -137,40 +138,82 @@ func (t *s3Target) Upload(ctx context.Context, j *job) (result, error) {
 		}
 	}
 
-	buf := make([]byte, partSize)
+	// Parts go up s3Parallel at a time, each read from the file once: its
+	// MD5 is taken as it is sent and compared with the ETag the server
+	// returns for it.
+	sums := make([][md5.Size]byte, nparts+1)
+	var mu sync.Mutex
+	var firstErr error
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var done atomic.Int64
+	sem := make(chan struct{}, s3Parallel)
+	var wg sync.WaitGroup
+	for i := 1; i <= nparts && pctx.Err() == nil; i++ {
+		off := int64(i-1) * partSize
+		n := min(partSize, size-off)
+		if p, ok := stored[i]; ok && p.Size == n {
+			h := md5.New()
+			if _, err := io.Copy(h, io.NewSectionReader(f, off, n)); err != nil {
+				return res, fmt.Errorf("%w: %w", ErrSegment, err)
+			}
+			copy(sums[i][:], h.Sum(nil))
+			if strings.Trim(p.ETag, `"`) == hex.EncodeToString(sums[i][:]) {
+				res.Resumed += n
+				j.progress(done.Add(n))
+				continue
+			}
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-pctx.Done():
+		}
+		if pctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func(i int, off, n int64) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			h := md5.New()
+			body := &limitedReader{ctx: pctx, l: j.limit, left: n,
+				r: io.TeeReader(&countingReader{r: io.NewSectionReader(f, off, n), add: func(k int64) { j.progress(done.Add(k)) }}, h)}
+			p, err := core.PutObjectPart(pctx, t.dest.Bucket, key, uploadID, i, body, n, minio.PutObjectPartOptions{})
+			if err != nil {
+				fail(classify(err))
+				cancel()
+				return
+			}
+			copy(sums[i][:], h.Sum(nil))
+			if got, want := strings.Trim(p.ETag, `"`), hex.EncodeToString(sums[i][:]); got != want {
+				fail(fmt.Errorf("%w: part %d of %s: the server has MD5 %s, the segment %s", ErrVerify, i, key, got, want))
+				cancel()
+				return
+			}
+			mu.Lock()
+			res.Sent += n
+			mu.Unlock()
+		}(i, off, n)
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return res, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
 	complete := make([]minio.CompletePart, 0, nparts)
 	composite := md5.New()
 	for i := 1; i <= nparts; i++ {
-		off := int64(i-1) * partSize
-		n := min(partSize, size-off)
-		if _, err := f.ReadAt(buf[:n], off); err != nil && !errors.Is(err, io.EOF) {
-			return res, fmt.Errorf("%w: %w", ErrSegment, err)
-		}
-		part := buf[:n]
-		sumMD5 := md5.Sum(part)
-		composite.Write(sumMD5[:])
-		etag := hex.EncodeToString(sumMD5[:])
-		if p, ok := stored[i]; ok && p.Size == n && strings.Trim(p.ETag, `"`) == etag {
-			res.Resumed += n
-			complete = append(complete, minio.CompletePart{PartNumber: i, ETag: etag})
-			j.progress(res.Resumed + res.Sent)
-			continue
-		}
-		sumSHA := sha256.Sum256(part)
-		body := &limitedReader{ctx: ctx, r: bytes.NewReader(part), l: j.limit, left: n}
-		p, err := core.PutObjectPart(ctx, t.dest.Bucket, key, uploadID, i, body, n, minio.PutObjectPartOptions{
-			Md5Base64: base64.StdEncoding.EncodeToString(sumMD5[:]),
-			Sha256Hex: hex.EncodeToString(sumSHA[:]),
-		})
-		if err != nil {
-			return res, classify(err)
-		}
-		if got := strings.Trim(p.ETag, `"`); got != etag {
-			return res, fmt.Errorf("%w: part %d of %s: the server has MD5 %s, the segment %s", ErrVerify, i, key, got, etag)
-		}
-		res.Sent += n
-		j.progress(res.Resumed + res.Sent)
-		complete = append(complete, minio.CompletePart{PartNumber: i, ETag: etag})
+		composite.Write(sums[i][:])
+		complete = append(complete, minio.CompletePart{PartNumber: i, ETag: hex.EncodeToString(sums[i][:])})
 	}
 	info, err := core.CompleteMultipartUpload(ctx, t.dest.Bucket, key, uploadID, complete, minio.PutObjectOptions{})
 	if err != nil {
@@ -222,6 +265,18 @@ func (t *s3Target) alreadyThere(ctx context.Context, core *minio.Core, key strin
 		composite.Write(s[:])
 	}
 	return strings.Trim(info.ETag, `"`) == fmt.Sprintf("%s-%d", hex.EncodeToString(composite.Sum(nil)), nparts), nil
+}
+
+// countingReader tells how much was read.
+type countingReader struct {
+	r   io.Reader
+	add func(int64)
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.add(int64(n))
+	return n, err
 }
 
 func isNoSuchUpload(err error) bool {

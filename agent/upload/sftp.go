@@ -25,6 +25,11 @@ import (
 // sftpDialTimeout bounds the TCP connect and the SSH handshake.
 const sftpDialTimeout = 15 * time.Second
 
+// sftpInFlight bounds the writes in flight (of 32 KiB each): enough to
+// fill a fast link, few enough that a cut in the rate shows on the link
+// within a fraction of a second.
+const sftpInFlight = 8
+
 // sftpTarget uploads to NAME.part, resuming at the remote file's size once
 // the bytes already there are read back and found equal to the segment's,
 // then reads the whole file back to compare its SHA-256 with the
@@ -82,8 +87,7 @@ func (t *sftpTarget) connect(ctx context.Context) (*sftp.Client, error) {
 		return nil, err
 	}
 	addr := t.dest.SFTPAddr()
-	d := net.Dialer{Timeout: sftpDialTimeout}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := shallowDialer(sftpDialTimeout).DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", t.name, err)
 	}
@@ -100,7 +104,8 @@ func (t *sftpTarget) connect(ctx context.Context) (*sftp.Client, error) {
 	}
 	_ = conn.SetDeadline(time.Time{})
 	sc := ssh.NewClient(cc, chans, reqs)
-	client, err := sftp.NewClient(sc, sftp.UseConcurrentWrites(true), sftp.UseFstat(true))
+	client, err := sftp.NewClient(sc, sftp.UseConcurrentWrites(true), sftp.UseFstat(true),
+		sftp.MaxConcurrentRequestsPerFile(sftpInFlight))
 	if err != nil {
 		sc.Close()
 		return nil, fmt.Errorf("%w: %s: no SFTP subsystem: %w", ErrRemote, t.name, err)

@@ -245,7 +245,7 @@ func New(cfg config.Upload, deps Deps) (*Uploader, error) {
 		case "sftp":
 			u.targets = append(u.targets, &sftpTarget{name: tc.Name, conf: tc, dest: dest})
 		case "s3":
-			u.targets = append(u.targets, &s3Target{name: tc.Name, conf: tc, dest: dest, transport: deps.S3Transport})
+			u.targets = append(u.targets, &s3Target{name: tc.Name, conf: tc, dest: dest, transport: shallowTransport(deps.S3Transport)})
 		}
 		u.runs[tc.Name] = &targetRun{backoff: backoff.New(deps.RetryMin, deps.RetryMax)}
 	}
@@ -573,13 +573,16 @@ func (u *Uploader) schedule() {
 	j := &job{
 		path: e.Path, remote: e.Remote, uploadID: e.Targets[name].UploadID, limit: u.limit,
 		progress: func(done int64) { r.progress.Store(done) },
+		// The id is saved while the parts go up: should the box stop
+		// before it is on disk, the next attempt starts a new upload.
 		saveUploadID: func(uploadID string) error {
-			return u.loop.Do(ctx, func() error {
+			u.loop.Post(func() {
 				if _, e := u.j.findID(id); e != nil {
 					e.Targets[name].UploadID = uploadID
+					_ = u.save()
 				}
-				return u.save()
 			})
+			return nil
 		},
 	}
 	u.publish()
