@@ -125,13 +125,19 @@ func TestDiskFullWithUploadsPending(t *testing.T) {
 		order = append(order, filepath.Base(victim))
 		all = removeString(all, victim)
 	}
-	lost := r.eventsOf(EventFailed)
 	var lostPaths []string
-	for _, ev := range lost {
-		if strings.Contains(ev.Msg, "disk full") {
-			lostPaths = append(lostPaths, filepath.Base(ev.Path))
+	lost := func() bool {
+		lostPaths = nil
+		for _, ev := range r.eventsOf(EventFailed) {
+			if strings.Contains(ev.Msg, "disk full") {
+				lostPaths = append(lostPaths, filepath.Base(ev.Path))
+			}
 		}
+		return len(lostPaths) > 0
 	}
+	r.waitFor(5*time.Second, "the lost segment's event", lost)
+	time.Sleep(200 * time.Millisecond) // no second one
+	lost()
 	if len(lostPaths) != 1 || lostPaths[0] != order[2] {
 		t.Errorf("deleted %v; lost-segment events for %v (want exactly the third)", order, lostPaths)
 	}
