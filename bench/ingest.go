@@ -32,6 +32,11 @@ type ingest struct {
 	mu    sync.Mutex
 	at    time.Time
 	done  chan struct{}
+	// gaps: the longest time between two reads, and how many were over
+	// 500 ms, since resetGaps.
+	last        time.Time
+	maxGap      time.Duration
+	gapsOver500 int
 }
 
 // freeUDPPort asks the kernel for a loopback UDP port nobody uses.
@@ -134,11 +139,37 @@ func (in *ingest) read(r io.ReadCloser) {
 				close(in.first)
 			})
 			in.bytes.Add(int64(n))
+			in.mu.Lock()
+			now := time.Now()
+			if !in.last.IsZero() {
+				gap := now.Sub(in.last)
+				in.maxGap = max(in.maxGap, gap)
+				if gap > 500*time.Millisecond {
+					in.gapsOver500++
+				}
+			}
+			in.last = now
+			in.mu.Unlock()
 		}
 		if err != nil {
 			return
 		}
 	}
+}
+
+// resetGaps starts counting gaps afresh and returns the old counts.
+func (in *ingest) resetGaps() (maxGap time.Duration, over500 int) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	maxGap, over500 = in.maxGap, in.gapsOver500
+	if !in.last.IsZero() {
+		// A silence still running counts up to now.
+		if gap := time.Since(in.last); gap > maxGap {
+			maxGap = gap
+		}
+	}
+	in.maxGap, in.gapsOver500 = 0, 0
+	return maxGap, over500
 }
 
 // waitFirst waits for the first byte and returns when it came.

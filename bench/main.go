@@ -4,7 +4,7 @@
 // a ratio or a comparison taken in one run; the machine, the date and the
 // method go into the results.
 //
-//	capbench [flags] [figure...]    figures: overhead ttfb recovery zerocopy fleet footprint (default all)
+//	capbench [flags] [figure...]    figures: overhead ttfb recovery zerocopy fleet footprint upload uplink (default all)
 //	capbench -tiny                  each figure once at a tiny size (make test-bench): keeps them working
 //
 // It writes results.json and summary.md into -out and prints the summary.
@@ -28,7 +28,7 @@ import (
 	"capbox/agent/config"
 )
 
-var figureNames = []string{"overhead", "ttfb", "recovery", "zerocopy", "fleet", "footprint"}
+var figureNames = []string{"overhead", "ttfb", "recovery", "zerocopy", "fleet", "footprint", "upload", "uplink"}
 
 type options struct {
 	tiny                bool
@@ -53,6 +53,7 @@ type options struct {
 	arm64               string
 	e2eResults          []string
 	healthFixture       string
+	uplinkSeconds       int
 }
 
 // Results is everything one run measured.
@@ -66,6 +67,8 @@ type Results struct {
 	ZeroCopy  *ZeroCopyResult   `json:"zerocopy,omitempty"`
 	Fleet     *FleetResult      `json:"fleet,omitempty"`
 	Footprint *FootprintResult  `json:"footprint,omitempty"`
+	Upload    *UploadResult     `json:"upload,omitempty"`
+	Uplink    *UplinkResult     `json:"uplink,omitempty"`
 	Errors    map[string]string `json:"errors,omitempty"`
 }
 
@@ -88,6 +91,10 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// Figure 8 runs capbench again inside its network namespace.
+	if len(args) == 2 && args[0] == "-uplink-inner" {
+		return runUplinkInner(ctx, args[1], stdout, stderr)
+	}
 	opt, err := parseFlags(args, stderr)
 	if err != nil {
 		return 2
@@ -139,6 +146,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			res.Fleet, err = b.fleet(ctx)
 		case "footprint":
 			res.Footprint, err = b.footprint(ctx)
+		case "upload":
+			res.Upload, err = b.upload(ctx)
+		case "uplink":
+			res.Uplink, err = b.uplink(ctx)
 		}
 		if err != nil {
 			res.Errors[fig] = err.Error()
@@ -220,6 +231,20 @@ func runErrors(res *Results) map[string]string {
 			}
 		}
 	}
+	if r := res.Upload; r != nil {
+		for _, x := range r.Runs {
+			if x.Err != "" {
+				add("upload", fmt.Sprintf("round %d %s %s: %s", x.Rep, x.Proto, x.Contender, x.Err))
+			}
+		}
+	}
+	if r := res.Uplink; r != nil {
+		for _, ph := range r.Phases {
+			if ph.RxKbps == 0 {
+				add("uplink", ph.Name+": nothing reached the receiver")
+			}
+		}
+	}
 	return out
 }
 
@@ -229,7 +254,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	fs.BoolVar(&o.tiny, "tiny", false, "each figure once at a tiny size (seconds, not minutes): keeps the benchmarks working")
 	fs.StringVar(&o.out, "out", "", "results directory (default .cache/bench/run-DATE)")
-	fs.IntVar(&o.reps, "reps", 0, "overhead: interleaved rounds (default 3; tiny 1)")
+	fs.IntVar(&o.reps, "reps", 0, "overhead and upload: interleaved rounds (default 3; tiny 1)")
 	fs.BoolVar(&o.apart, "apart", false, "overhead: capboxd and gst-launch one after the other instead of at the same time")
 	fs.IntVar(&o.seconds, "seconds", 0, "overhead: seconds of stream per run (default 60; tiny 2)")
 	fs.DurationVar(&o.warmup, "warmup", -1, "overhead: untimed run of each contender first (default 5s; tiny 0)")
@@ -244,6 +269,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.fleetSettle, "fleet-settle", 0, "fleet: wait between all online and the window (default 5s; tiny 1s)")
 	fs.DurationVar(&o.fleetConnectTimeout, "fleet-connect-timeout", 0, "fleet: longest wait for every box to be online (default 3m; tiny 30s)")
 	fs.DurationVar(&o.telemetryInterval, "telemetry-interval", 0, "fleet: the boxes' telemetry_interval (default the config default, 10s; tiny 1s)")
+	fs.IntVar(&o.uplinkSeconds, "uplink-seconds", 0, "uplink: seconds of each window at the receiver (default 40; tiny 3)")
 	fs.IntVar(&o.footprintSeconds, "footprint-seconds", 0, "footprint: seconds of stream while sampling RSS (default 30; tiny 2)")
 	fs.StringVar(&o.capboxd, "capboxd", "bin/capboxd", "the capboxd binary (make build)")
 	fs.StringVar(&o.capboxctl, "capboxctl", "bin/capboxctl", "the capboxctl binary (make build)")
@@ -293,6 +319,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	pickDur(&o.fleetConnectTimeout, 0, 3*time.Minute, 30*time.Second)
 	pickDur(&o.telemetryInterval, 0, config.Default().Fleet.TelemetryInterval.D(), time.Second)
 	pickInt(&o.footprintSeconds, 30, 2)
+	pickInt(&o.uplinkSeconds, 40, 3)
 	switch *stopHow {
 	case "":
 		o.crash = !o.tiny

@@ -156,6 +156,7 @@ func renderSummary(r *Results) string {
 			fp.RunS, fp.SteadyRSSMiB.format("%.1f"), fp.RssAnonMiB, fp.RssFileMiB, fp.Threads)
 		p("")
 	}
+	w.WriteString(uploadSummary(r))
 	if len(r.Errors) > 0 {
 		p("## Errors")
 		p("")

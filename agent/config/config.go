@@ -25,6 +25,7 @@ type Config struct {
 	Fleet   Fleet    `yaml:"fleet" json:"fleet"`
 	Log     Log      `yaml:"log" json:"log"`
 	Metrics Metrics  `yaml:"metrics" json:"metrics"`
+	Upload  Upload   `yaml:"upload" json:"upload"`
 }
 
 // Device identifies the box.
@@ -122,6 +123,33 @@ type Log struct {
 type Metrics struct {
 	// Listen is empty (off), a port (":9101", bound to loopback) or host:port.
 	Listen string `yaml:"listen" json:"listen"`
+}
+
+// Upload sends finished segments to archives (agent/upload). No targets:
+// nothing leaves the box.
+type Upload struct {
+	// BandwidthKbps caps the uploads; 0 sets no cap of their own (they
+	// still yield to the live outputs).
+	BandwidthKbps int `yaml:"bandwidth_kbps" json:"bandwidth_kbps"`
+	// DeleteAfterUpload removes a segment once every target has it.
+	DeleteAfterUpload bool           `yaml:"delete_after_upload" json:"delete_after_upload"`
+	Targets           []UploadTarget `yaml:"targets" json:"targets,omitempty"`
+}
+
+// UploadTarget is one archive: sftp://user@host[:port]/path with a key and
+// known_hosts file, or s3://bucket/prefix with an endpoint and key files.
+// Secrets are only ever files, read when an upload starts.
+type UploadTarget struct {
+	Name string `yaml:"name" json:"name"`
+	URL  string `yaml:"url" json:"url"`
+	// SFTP: the client's private key and the server's host keys.
+	KeyFile    string `yaml:"key_file,omitempty" json:"key_file,omitempty"`
+	KnownHosts string `yaml:"known_hosts,omitempty" json:"known_hosts,omitempty"`
+	// S3: https://host[:port] (http:// only for loopback); empty is AWS.
+	Endpoint      string `yaml:"endpoint,omitempty" json:"endpoint,omitempty"`
+	Region        string `yaml:"region,omitempty" json:"region,omitempty"`
+	AccessKeyFile string `yaml:"access_key_file,omitempty" json:"access_key_file,omitempty"`
+	SecretKeyFile string `yaml:"secret_key_file,omitempty" json:"secret_key_file,omitempty"`
 }
 
 // DefaultSRTPort is where the embedded default serves its SRT listener.

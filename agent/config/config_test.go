@@ -28,7 +28,8 @@ func TestShippedDefaultEqualsBuiltIn(t *testing.T) {
 	}
 	// And every key of the schema appears in the file.
 	for _, key := range []string{"device:", "capture:", "encode:", "outputs:", "record:", "slate:", "fleet:", "log:", "metrics:",
-		"thermal_guard:", "keep_free:", "telemetry_interval:", "allow_insecure:", "password_file:", "listen:", "format:"} {
+		"thermal_guard:", "keep_free:", "telemetry_interval:", "allow_insecure:", "password_file:", "listen:", "format:",
+		"upload:", "bandwidth_kbps:", "delete_after_upload:", "targets:", "known_hosts:", "access_key_file:", "secret_key_file:"} {
 		if !strings.Contains(string(data), key) {
 			t.Errorf("shipped default does not mention %s", key)
 		}

@@ -122,6 +122,7 @@ func (c *Config) Validate() Errors {
 	}
 
 	es = append(es, c.Fleet.validate()...)
+	es = append(es, c.Upload.validate()...)
 
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
