@@ -224,9 +224,14 @@ func hasHardwareJPEG(d board.Detection) bool {
 	return strings.HasPrefix(d.Board.ID, "rpi")
 }
 
+// markupEscaper makes text literal in Pango markup (as GLib's
+// g_markup_escape_text does).
+var markupEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "'", "&apos;", "\"", "&quot;")
+
 // slateSource is a still frame with the slate text and a clock.
 func slateSource(req Request, w, h, fps int) []Element {
-	text := req.SlateText
+	// textoverlay reads its text as Pango markup: "Q&A" would blank it.
+	text := markupEscaper.Replace(req.SlateText)
 	if text == "" {
 		text = " "
 	}
