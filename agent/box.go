@@ -65,7 +65,9 @@ func (b box) Command(ctx context.Context, name string, args wire.Args) (fleet.Re
 			}
 			return nil
 		}
-		output := func(f func(context.Context, string) error) error {
+		// f is a method expression: a method value of a nil rt would panic
+		// before needRT could refuse.
+		output := func(f func(Runtime, context.Context, string) error) error {
 			if err := needRT(); err != nil {
 				return err
 			}
@@ -76,18 +78,18 @@ func (b box) Command(ctx context.Context, name string, args wire.Args) (fleet.Re
 			if !found {
 				return fleet.Rejectf(wire.CodeNoOutput, "no output named %q", args.Name)
 			}
-			return a.rtCall(func(ctx context.Context) error { return f(ctx, args.Name) })
+			return a.rtCall(func(ctx context.Context) error { return f(rt, ctx, args.Name) })
 		}
 		switch name {
 		case wire.CmdRestartPipeline:
 			a.restartPipeline()
 			return nil
 		case wire.CmdRestartOutput:
-			return output(rt.RestartOutput)
+			return output(Runtime.RestartOutput)
 		case wire.CmdStartOutput:
-			return output(rt.StartOutput)
+			return output(Runtime.StartOutput)
 		case wire.CmdStopOutput:
-			return output(rt.StopOutput)
+			return output(Runtime.StopOutput)
 		case wire.CmdStartRecording, wire.CmdStopRecording:
 			if err := needRT(); err != nil {
 				return err

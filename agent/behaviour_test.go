@@ -1,0 +1,987 @@
+package agent
+
+// Behaviour of the supervisor as the fleet and the operator see it: the
+// published state (moods, mode, alerts, signal, format), the events, the
+// plan each runtime is given and what commands answer. The agent runs on
+// fakes for the runtime, the signal watcher, hotplug and the encoder trial.
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"capbox/agent/config"
+	"capbox/agent/fleet"
+	"capbox/agent/fleet/wire"
+	"capbox/agent/health"
+	"capbox/board"
+	"capbox/pipelines"
+)
+
+// fleetSide is the agent as its fleet link sees it.
+func fleetSide(a *Agent) fleet.Box { return box{a} }
+
+// frontRuntime is a fakeRuntime that keeps every video front it is given
+// and can fail snapshots and output commands.
+type frontRuntime struct {
+	*fakeRuntime
+	fmu         sync.Mutex
+	fronts      []pipelines.Front
+	snapshotErr error
+	outputErr   error
+}
+
+func (f *frontRuntime) ReplaceVideo(ctx context.Context, v pipelines.Front, e pipelines.EncoderInfo, s *pipelines.Front) error {
+	f.fmu.Lock()
+	f.fronts = append(f.fronts, v)
+	f.fmu.Unlock()
+	return f.fakeRuntime.ReplaceVideo(ctx, v, e, s)
+}
+
+func (f *frontRuntime) lastFront() pipelines.Front {
+	f.fmu.Lock()
+	defer f.fmu.Unlock()
+	if len(f.fronts) == 0 {
+		return f.plan.Video
+	}
+	return f.fronts[len(f.fronts)-1]
+}
+
+func (f *frontRuntime) Snapshot(ctx context.Context) ([]byte, error) {
+	if f.snapshotErr != nil {
+		return nil, f.snapshotErr
+	}
+	return f.fakeRuntime.Snapshot(ctx)
+}
+
+func (f *frontRuntime) StartOutput(ctx context.Context, name string) error {
+	if f.outputErr != nil {
+		return f.outputErr
+	}
+	return f.fakeRuntime.StartOutput(ctx, name)
+}
+
+type fakeHotplug struct{ ch chan board.HotplugEvent }
+
+func (h fakeHotplug) Run(ctx context.Context) error     { <-ctx.Done(); return nil }
+func (h fakeHotplug) Events() <-chan board.HotplugEvent { return h.ch }
+
+// bRig is an agent on fakes, with the runtimes as frontRuntimes.
+type bRig struct {
+	*rig
+	fronts []*frontRuntime
+	hot    chan board.HotplugEvent
+}
+
+func newBRig(t *testing.T, cfg config.Config, det board.Detection, tweak func(*Deps)) *bRig {
+	r := &bRig{rig: &rig{t: t, signal: make(chan board.SignalEvent, 16), det: det}, hot: make(chan board.HotplugEvent, 4)}
+	deps := Deps{
+		Logger: slog.New(slog.NewTextHandler(testLog{t}, nil)),
+		Detect: func(context.Context, config.Config) (board.Detection, error) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return r.det, nil
+		},
+		NewRuntime: func(p pipelines.Plan, _ *slog.Logger) Runtime {
+			f := &frontRuntime{fakeRuntime: &fakeRuntime{plan: p, events: make(chan pipelines.Event, 16), crash: make(chan error, 1)}}
+			r.mu.Lock()
+			r.runtimes = append(r.runtimes, f.fakeRuntime)
+			r.fronts = append(r.fronts, f)
+			r.mu.Unlock()
+			return f
+		},
+		// Every rung passes its trial unless a test says otherwise.
+		Trial: func(context.Context, pipelines.Front, time.Duration) (time.Duration, error) {
+			return 10 * time.Millisecond, nil
+		},
+		NewSignalWatcher: func(string, string, *slog.Logger) SignalWatcher { return fakeWatcher{r.signal} },
+		NewHotplug:       func(*slog.Logger) Hotplug { return fakeHotplug{r.hot} },
+		Health:           health.New(health.Options{Sys: fakeSys{}, Net: fakeNet{}, Logger: slog.New(slog.DiscardHandler)}),
+		StateDir:         t.TempDir(),
+		Root:             t.TempDir(),
+	}
+	if tweak != nil {
+		tweak(&deps)
+	}
+	r.a = New(cfg, deps)
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel, r.done = cancel, make(chan error, 1)
+	go func() { r.done <- r.a.Run(ctx) }()
+	return r
+}
+
+func (r *bRig) front() *frontRuntime {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.fronts) == 0 {
+		return nil
+	}
+	return r.fronts[len(r.fronts)-1]
+}
+
+func (r *bRig) setDetection(det board.Detection) {
+	r.mu.Lock()
+	r.det = det
+	r.mu.Unlock()
+}
+
+// drainEvents returns the fleet events queued so far.
+func drainEvents(a *Agent) []wire.Event {
+	var out []wire.Event
+	ch := fleetSide(a).Events()
+	for {
+		select {
+		case ev := <-ch:
+			out = append(out, ev)
+		default:
+			return out
+		}
+	}
+}
+
+func eventTypes(evs []wire.Event) []string {
+	var out []string
+	for _, e := range evs {
+		out = append(out, e.Type)
+	}
+	return out
+}
+
+// frontRung reads a video front's ladder rung from its chain: a software
+// encoder, or a hardware one importing dmabufs (zero-copy) or not.
+func frontRung(f pipelines.Front) pipelines.Rung {
+	rung := pipelines.RungMMAP
+	for _, e := range f.Chain {
+		if e.Factory == "x264enc" {
+			return pipelines.RungSoftware
+		}
+		for _, p := range e.Props {
+			if p.Name == "output-io-mode" && p.Value == "dmabuf-import" {
+				rung = pipelines.RungDMABuf
+			}
+		}
+	}
+	return rung
+}
+
+func hasAlert(st wire.State, alert string) bool { return slices.Contains(st.Alerts, alert) }
+
+// liveVideo is a video front delivering frames now.
+func liveVideo() pipelines.FrontStats {
+	return pipelines.FrontStats{Kind: pipelines.SourceTest, Frames: 100, Running: true, LastFrame: time.Now()}
+}
+
+// A capture that stops delivering frames is lost, and so is the box: the
+// README's promise for a stall. Not in the first 2*StallAfter of a runtime
+// (a start is slow), and within a second of the check after that.
+func TestStalledCaptureIsLost(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := config.Default()
+		cfg.Capture.Video = "test"
+		cfg.Outputs, cfg.Record.Enabled = nil, false
+		r := newBRig(t, cfg, board.Detection{}, nil)
+		defer r.stop()
+		synctest.Wait()
+		rt := r.rt()
+		rt.setStats(pipelines.Stats{Video: liveVideo()})
+		time.Sleep(2*StallAfter - tickEvery/2)
+		synctest.Wait()
+		if st := r.state(); st.Mood != wire.MoodHappy {
+			t.Fatalf("lost before the start's grace ended: %+v", st)
+		}
+		time.Sleep(tickEvery)
+		synctest.Wait()
+		st := r.state()
+		if st.Moods[wire.PartCapture] != wire.MoodLost || st.Moods[wire.PartEncoder] != wire.MoodLost || st.Mood != wire.MoodLost {
+			t.Errorf("a stalled capture: moods %v, box %s; want capture, encoder and box lost", st.Moods, st.Mood)
+		}
+		if !hasAlert(st, "capture stalled") || !hasAlert(st, "encoder stalled") {
+			t.Errorf("alerts %v", st.Alerts)
+		}
+		if f := r.front(); len(f.fronts) != 1 {
+			t.Errorf("the video was restarted %d times, want once", len(f.fronts))
+		}
+	})
+}
+
+// Frames that keep coming keep the capture happy; one that stops is lost
+// only after StallAfter without a frame.
+func TestCaptureLostOnlyAfterStallAfter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := config.Default()
+		cfg.Capture.Video = "test"
+		cfg.Outputs, cfg.Record.Enabled = nil, false
+		r := newBRig(t, cfg, board.Detection{}, nil)
+		defer r.stop()
+		synctest.Wait()
+		rt := r.rt()
+		for range 15 {
+			rt.setStats(pipelines.Stats{Video: liveVideo()})
+			time.Sleep(tickEvery)
+			synctest.Wait()
+		}
+		if st := r.state(); st.Mood != wire.MoodHappy {
+			t.Fatalf("a capture delivering frames: %+v", st)
+		}
+		// The last frame now: lost once it is more than StallAfter old.
+		rt.setStats(pipelines.Stats{Video: liveVideo()})
+		time.Sleep(StallAfter + tickEvery/2)
+		synctest.Wait()
+		if st := r.state(); st.Moods[wire.PartCapture] != wire.MoodHappy {
+			t.Fatalf("lost %s after the last frame: %v", StallAfter, st.Moods)
+		}
+		time.Sleep(tickEvery)
+		synctest.Wait()
+		if st := r.state(); st.Moods[wire.PartCapture] != wire.MoodLost {
+			t.Errorf("not lost %s after the last frame: %v", StallAfter+tickEvery, st.Moods)
+		}
+	})
+}
+
+// On the slate the capture is not what stalls: only the encoder is lost.
+func TestStallOnTheSlateIsTheEncoders(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := config.Default()
+		cfg.Capture.Video = "test"
+		cfg.Outputs, cfg.Record.Enabled = nil, false
+		r := newBRig(t, cfg, board.Detection{}, nil)
+		defer r.stop()
+		synctest.Wait()
+		r.rt().setStats(pipelines.Stats{Video: liveVideo(), Slate: true})
+		time.Sleep(2*StallAfter + 2*tickEvery)
+		synctest.Wait()
+		st := r.state()
+		if st.Moods[wire.PartEncoder] != wire.MoodLost || st.Moods[wire.PartCapture] == wire.MoodLost {
+			t.Errorf("a stall on the slate: %v", st.Moods)
+		}
+	})
+}
+
+// An output that says it is up but sends nothing for OutputStallAfter is
+// lost and restarted; one whose bytes grow, or that is connecting, is not.
+func TestStalledOutputIsLostAndRestarted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := config.Default()
+		cfg.Capture.Video = "test"
+		cfg.Record.Enabled = false
+		cfg.Outputs = []config.Output{
+			{Name: "stuck", URL: "srt://127.0.0.1:9000"},
+			{Name: "moving", URL: "srt://127.0.0.1:9001"},
+			{Name: "dialing", URL: "srt://127.0.0.1:9002"},
+		}
+		r := newBRig(t, cfg, board.Detection{}, nil)
+		defer r.stop()
+		synctest.Wait()
+		rt := r.rt()
+		var moved uint64
+		stats := func() pipelines.Stats {
+			moved += 1000
+			return pipelines.Stats{Video: liveVideo(), Outputs: []pipelines.OutputStats{
+				{Name: "stuck", State: pipelines.OutputUp, Bytes: 5000},
+				{Name: "moving", State: pipelines.OutputUp, Bytes: moved},
+				{Name: "dialing", State: pipelines.OutputConnecting, Bytes: 7},
+			}}
+		}
+		// The check starts after 2*StallAfter; the stuck output's bytes are
+		// noted then and it is lost once they have not moved for more than
+		// OutputStallAfter.
+		for range 2*StallAfter/tickEvery + OutputStallAfter/tickEvery {
+			rt.setStats(stats())
+			time.Sleep(tickEvery)
+			synctest.Wait()
+		}
+		st := r.state()
+		if st.Moods["output:stuck"] != wire.MoodHappy {
+			t.Fatalf("lost after %s without bytes, want after more than that: %v", OutputStallAfter, st.Moods)
+		}
+		rt.setStats(stats())
+		time.Sleep(tickEvery)
+		synctest.Wait()
+		st = r.state()
+		if st.Moods["output:stuck"] != wire.MoodLost || st.Mood != wire.MoodLost || !hasAlert(st, "output:stuck stalled") {
+			t.Errorf("a stuck output: moods %v, alerts %v", st.Moods, st.Alerts)
+		}
+		if st.Moods["output:moving"] != wire.MoodHappy || st.Moods["output:dialing"] != wire.MoodWaking {
+			t.Errorf("the other outputs: %v", st.Moods)
+		}
+		if got := rt.Calls(); !slices.Equal(got, []string{"restart stuck"}) {
+			t.Errorf("the pipeline was asked %v, want only the stuck output restarted", got)
+		}
+		// Restarted, it is judged afresh.
+		rt.setStats(stats())
+		time.Sleep(tickEvery)
+		synctest.Wait()
+		if st := r.state(); st.Moods["output:stuck"] != wire.MoodHappy {
+			t.Errorf("after its restart: %v", st.Moods)
+		}
+	})
+}
+
+// Each output's state gives its mood; a server that is away is "waiting"
+// (hungry), a failure of our own "failed" (sad); the box streams degraded.
+func TestOutputMoodsAndMode(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := config.Default()
+		cfg.Capture.Video = "test"
+		cfg.Record.Enabled = false
+		r := newBRig(t, cfg, board.Detection{}, nil)
+		defer r.stop()
+		synctest.Wait()
+		rt := r.rt()
+		up := pipelines.OutputStats{Name: "up", State: pipelines.OutputUp}
+		rt.setStats(pipelines.Stats{Video: liveVideo(), Outputs: []pipelines.OutputStats{
+			up,
+			{Name: "dialing", State: pipelines.OutputConnecting},
+			{Name: "off", State: pipelines.OutputDisabled},
+		}})
+		time.Sleep(tickEvery)
+		synctest.Wait()
+		st := r.state()
+		if st.Mode != wire.ModeStreaming || st.Mood != wire.MoodWaking || len(st.Alerts) != 0 {
+			t.Errorf("up, connecting, disabled: mode %s, mood %s, alerts %v", st.Mode, st.Mood, st.Alerts)
+		}
+		want := map[string]wire.Mood{"output:up": wire.MoodHappy, "output:dialing": wire.MoodWaking, "output:off": wire.MoodSleeping}
+		for p, m := range want {
+			if st.Moods[p] != m {
+				t.Errorf("%s: %s, want %s", p, st.Moods[p], m)
+			}
+		}
+		if st.Outputs["dialing"] != string(pipelines.OutputConnecting) || st.Outputs["off"] != string(pipelines.OutputDisabled) {
+			t.Errorf("outputs %v", st.Outputs)
+		}
+
+		away := []string{"Connection REFUSED", "connect: no route", "host unreachable", "i/o timed out", "handshake timeout",
+			"connection closed by peer", "connection reset", "cannot resolve ingest.example.org"}
+		for _, e := range away {
+			rt.setStats(pipelines.Stats{Video: liveVideo(), Outputs: []pipelines.OutputStats{up, {Name: "x", State: pipelines.OutputDown, LastError: e}}})
+			time.Sleep(tickEvery)
+			synctest.Wait()
+			st := r.state()
+			if st.Moods["output:x"] != wire.MoodHungry || st.Mode != wire.ModeDegraded || !hasAlert(st, "output:x waiting") || st.Mood != wire.MoodHungry {
+				t.Errorf("%q: mood %s, mode %s, alerts %v", e, st.Moods["output:x"], st.Mode, st.Alerts)
+			}
+		}
+		rt.setStats(pipelines.Stats{Video: liveVideo(), Outputs: []pipelines.OutputStats{up, {Name: "x", State: pipelines.OutputDown, LastError: "authentication failed"}}})
+		time.Sleep(tickEvery)
+		synctest.Wait()
+		st = r.state()
+		if st.Moods["output:x"] != wire.MoodSad || st.Mood != wire.MoodSad || st.Mode != wire.ModeDegraded || !hasAlert(st, "output:x failed, retrying") {
+			t.Errorf("our own failure: moods %v, mode %s, alerts %v", st.Moods, st.Mode, st.Alerts)
+		}
+	})
+}
+
+func TestRecorderMoods(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := config.Default()
+		cfg.Capture.Video = "test"
+		cfg.Outputs = nil
+		cfg.Record.Enabled = true
+		r := newBRig(t, cfg, board.Detection{}, nil)
+		defer r.stop()
+		synctest.Wait()
+		rt := r.rt()
+		cases := []struct {
+			rec   pipelines.RecorderStats
+			mood  wire.Mood
+			mode  string
+			alert string
+		}{
+			{pipelines.RecorderStats{Enabled: true, Recording: true}, wire.MoodHappy, wire.ModeStreaming, ""},
+			{pipelines.RecorderStats{Enabled: true, LastError: "no space left on device"}, wire.MoodSad, wire.ModeDegraded, "recorder failed, retrying"},
+			{pipelines.RecorderStats{Enabled: true}, wire.MoodSleeping, wire.ModeStreaming, ""},
+		}
+		for _, c := range cases {
+			rt.setStats(pipelines.Stats{Video: liveVideo(), Recorder: c.rec})
+			time.Sleep(tickEvery)
+			synctest.Wait()
+			st := r.state()
+			if st.Moods[wire.PartRecorder] != c.mood || st.Mode != c.mode || st.Recording != c.rec.Recording {
+				t.Errorf("%+v: mood %s mode %s recording %v", c.rec, st.Moods[wire.PartRecorder], st.Mode, st.Recording)
+			}
+			if c.alert != "" && !hasAlert(st, c.alert) {
+				t.Errorf("%+v: alerts %v", c.rec, st.Alerts)
+			}
+		}
+		rt.setStats(pipelines.Stats{Video: liveVideo()})
+		time.Sleep(tickEvery)
+		synctest.Wait()
+		if st := r.state(); st.Moods[wire.PartRecorder] != "" || st.Mode != wire.ModeStreaming {
+			t.Errorf("a recorder not in the runtime's stats: moods %v, mode %s", st.Moods, st.Mode)
+		}
+	})
+}
+
+// The box starts (no frames yet), then streams, or idles with nothing to
+// send; a silent audio input is an alert, not a failure.
+func TestModes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := config.Default()
+		cfg.Capture.Video = "test"
+		cfg.Record.Enabled = false
+		r := newBRig(t, cfg, board.Detection{}, nil)
+		defer r.stop()
+		synctest.Wait()
+		st := r.state()
+		if st.Mode != wire.ModeStarting || st.Moods[wire.PartEncoder] != wire.MoodWaking || st.Moods[wire.PartCapture] != wire.MoodWaking {
+			t.Errorf("before the first frame: %+v", st)
+		}
+		rt := r.rt()
+		rt.setStats(pipelines.Stats{Video: liveVideo(), Audio: pipelines.AudioStats{Silent: true},
+			Outputs: []pipelines.OutputStats{{Name: "live", State: pipelines.OutputUp}}})
+		time.Sleep(tickEvery)
+		synctest.Wait()
+		st = r.state()
+		if st.Mode != wire.ModeStreaming || st.Mood != wire.MoodHappy || !slices.Equal(st.Alerts, []string{"audio silent"}) {
+			t.Errorf("streaming: %+v", st)
+		}
+		if st.Capture.Signal != string(board.SignalUnknown) || st.Capture.Format != "" {
+			t.Errorf("the test pattern has no signal to report: %+v", st.Capture)
+		}
+	})
+}
+
+// The HDMI receiver's states: anything but locked (or unknown) is no
+// signal, shown as hungry capture and the no_signal mode; the format is
+// named the way operators say it.
+func TestSignalStatesAndFormats(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newBRig(t, hdmiConfig(), hdmiDetection(), nil)
+		defer r.stop()
+		synctest.Wait()
+		r.rt().setStats(pipelines.Stats{Video: pipelines.FrontStats{Kind: pipelines.SourceV4L2, Frames: 10, Running: true, LastFrame: time.Now()}})
+		send := func(s board.Signal) wire.State {
+			r.signal <- board.SignalEvent{Device: "/dev/video0", Signal: s}
+			synctest.Wait()
+			return r.state()
+		}
+		for _, s := range []board.SignalState{board.SignalNoLock, board.SignalOutOfRange, board.SignalNone} {
+			st := send(board.Signal{State: s})
+			if st.Moods[wire.PartCapture] != wire.MoodHungry || st.Mode != wire.ModeNoSignal || st.Capture.Signal != string(s) ||
+				st.Capture.Format != "" || !hasAlert(st, "no signal") {
+				t.Errorf("%s: %+v", s, st)
+			}
+		}
+		formats := []struct {
+			s    board.Signal
+			want string
+		}{
+			{board.Signal{State: board.SignalLocked, Width: 1920, Height: 1080, FPS: 60, FPSExact: 59.94}, "1080p59.94"},
+			{board.Signal{State: board.SignalLocked, Width: 1920, Height: 1080, FPS: 50, FPSExact: 50, Interlaced: true}, "1080i50"},
+			{board.Signal{State: board.SignalLocked, Width: 1280, Height: 720, FPS: 25}, "720p25"},
+		}
+		for _, f := range formats {
+			st := send(f.s)
+			if st.Capture.Format != f.want || st.Capture.Signal != "locked" || st.Moods[wire.PartCapture] == wire.MoodHungry || st.Mode == wire.ModeNoSignal {
+				t.Errorf("%+v: %+v, want format %s", f.s, st, f.want)
+			}
+		}
+		// A receiver that cannot tell is trusted: the picture is live.
+		st := send(board.Signal{State: board.SignalUnknown})
+		if st.Moods[wire.PartCapture] == wire.MoodHungry || st.Capture.Signal != "unknown" {
+			t.Errorf("unknown: %+v", st)
+		}
+	})
+}
+
+// Unplugged, the HDMI input shows the slate and the fleet hears why; plugged
+// back under another /dev/video number, it is found by its stable path and
+// the live picture returns, from the new node.
+func TestInputUnpluggedAndBackUnderAnotherNode(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		det := hdmiDetection()
+		r := newBRig(t, hdmiConfig(), det, nil)
+		defer r.stop()
+		synctest.Wait()
+		f := r.front()
+		f.setStats(pipelines.Stats{Video: pipelines.FrontStats{Kind: pipelines.SourceV4L2, Frames: 10, Running: true, LastFrame: time.Now()}})
+		drainEvents(r.a)
+
+		// Another subsystem's device changes nothing.
+		gone := det
+		gone.VideoInputs, gone.Chosen.VideoInput = nil, ""
+		r.setDetection(gone)
+		r.hot <- board.HotplugEvent{Action: "remove", Subsystem: "sound", Device: "/dev/snd/pcmC1D0c"}
+		synctest.Wait()
+		if st := r.state(); st.Moods[wire.PartCapture] == wire.MoodHungry {
+			t.Fatalf("a sound device's removal took the capture: %+v", st)
+		}
+
+		r.hot <- board.HotplugEvent{Action: "remove", Subsystem: "video4linux", Device: "/dev/video0"}
+		synctest.Wait()
+		st := r.state()
+		if st.Moods[wire.PartCapture] != wire.MoodHungry || st.Capture.Signal != "no_signal" || st.Mode != wire.ModeNoSignal {
+			t.Errorf("unplugged: %+v", st)
+		}
+		evs := drainEvents(r.a)
+		if len(evs) != 1 || evs[0].Type != wire.EvtSignalLost || evs[0].Data["gone"] != true {
+			t.Errorf("unplugged: events %+v", evs)
+		}
+		if c := f.Calls(); len(c) == 0 || c[len(c)-1] != "slate true" {
+			t.Errorf("unplugged: no slate (%v)", c)
+		}
+
+		back := hdmiDetection()
+		back.VideoInputs[0].Device, back.Chosen.VideoInput = "/dev/video4", "/dev/video4"
+		r.setDetection(back)
+		r.hot <- board.HotplugEvent{Action: "add", Subsystem: "video4linux", Device: "/dev/video4"}
+		synctest.Wait()
+		st = r.state()
+		if st.Moods[wire.PartCapture] == wire.MoodHungry || st.Capture.Signal != "locked" || st.Capture.Format != "1080p30" {
+			t.Errorf("plugged back: %+v", st)
+		}
+		if evs := eventTypes(drainEvents(r.a)); !slices.Equal(evs, []string{wire.EvtSignalLocked}) {
+			t.Errorf("plugged back: events %v", evs)
+		}
+		if c := f.Calls(); c[len(c)-1] != "slate false" {
+			t.Errorf("plugged back: the slate stays (%v)", c)
+		}
+		if r.count() != 1 {
+			t.Errorf("the pipeline was restarted %d times", r.count()-1)
+		}
+	})
+}
+
+// The encoder ladder: each hardware rung is tried before use, and one
+// that fails its trial gives way to the next.
+func TestLadderTriesEachRung(t *testing.T) {
+	cases := []struct {
+		name      string
+		zeroCopy  bool
+		fail      []pipelines.Rung
+		signal    board.SignalState
+		element   string
+		rung      pipelines.Rung
+		trialsRun int
+	}{
+		{"zero-copy passes", true, nil, board.SignalLocked, "v4l2h264enc", pipelines.RungDMABuf, 1},
+		{"zero-copy fails", true, []pipelines.Rung{pipelines.RungDMABuf}, board.SignalLocked, "v4l2h264enc", pipelines.RungMMAP, 2},
+		{"hardware fails", true, []pipelines.Rung{pipelines.RungDMABuf, pipelines.RungMMAP}, board.SignalLocked, "x264enc", pipelines.RungSoftware, 3},
+		{"zero_copy off", false, nil, board.SignalLocked, "v4l2h264enc", pipelines.RungMMAP, 1},
+		// Without a signal there are no frames to try with: the best rung
+		// is trusted until the signal comes.
+		{"no signal", true, []pipelines.Rung{pipelines.RungDMABuf}, board.SignalNoLock, "v4l2h264enc", pipelines.RungDMABuf, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := hdmiConfig()
+				cfg.Encode.ZeroCopy = c.zeroCopy
+				det := hdmiDetection()
+				det.VideoInputs[0].Signal.State = c.signal
+				var tried []pipelines.Rung
+				var r *bRig
+				r = newBRig(t, cfg, det, func(d *Deps) {
+					d.Trial = func(_ context.Context, f pipelines.Front, timeout time.Duration) (time.Duration, error) {
+						if timeout != cfg.Encode.TrialTimeout.D() {
+							t.Errorf("trial timeout %s, want %s", timeout, cfg.Encode.TrialTimeout.D())
+						}
+						rung := frontRung(f)
+						tried = append(tried, rung)
+						if slices.Contains(c.fail, rung) {
+							return 0, errors.New("no frame within the trial")
+						}
+						return 10 * time.Millisecond, nil
+					}
+				})
+				defer r.stop()
+				synctest.Wait()
+				p := r.rt().plan
+				if p.Encoder.Element != c.element || p.Encoder.Rung != c.rung {
+					t.Errorf("runs %s on %s, want %s on %s", p.Encoder.Element, p.Encoder.Rung, c.element, c.rung)
+				}
+				if len(tried) != c.trialsRun {
+					t.Errorf("trials %v, want %d", tried, c.trialsRun)
+				}
+			})
+		})
+	}
+}
+
+// Nothing passes its trial: no pipeline runs, the state says why, and the
+// agent retries.
+func TestLadderWithoutAnyRung(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var trials atomic.Int32
+		r := newBRig(t, hdmiConfig(), hdmiDetection(), func(d *Deps) {
+			d.Trial = func(context.Context, pipelines.Front, time.Duration) (time.Duration, error) {
+				trials.Add(1)
+				return 0, errors.New("VIDIOC_STREAMON: EIO")
+			}
+		})
+		defer r.stop()
+		synctest.Wait()
+		st := r.state()
+		why := slices.IndexFunc(st.Alerts, func(a string) bool { return strings.HasPrefix(a, "no pipeline: no pipeline can run") })
+		if r.rt() != nil || st.Mode != wire.ModeError || st.Mood != wire.MoodSad || why < 0 ||
+			!strings.Contains(st.Alerts[why], "rung software: VIDIOC_STREAMON: EIO") || !hasAlert(st, "encoder failed, retrying") {
+			t.Errorf("state %+v", st)
+		}
+		time.Sleep(1500 * time.Millisecond)
+		synctest.Wait()
+		if n := trials.Load(); n != 6 {
+			t.Errorf("%d trials, want the ladder's 3 twice (again after a second)", n)
+		}
+	})
+}
+
+// Run-time failures of the hardware encoder: three within two minutes drop
+// a rung (and the fleet hears it); fewer, slower ones, failures while the
+// slate is on, failures of another part, and failures cleared by a working
+// start do not. A dropped rung is kept across a pipeline restart.
+func TestEncoderFallbackNeedsThreeFailuresInTwoMinutes(t *testing.T) {
+	fail := pipelines.Event{Kind: pipelines.EventVideoFailed, Part: "video", Msg: "could not map buffer"}
+	fallbacks := func(a *Agent) []wire.Event {
+		var out []wire.Event
+		for _, ev := range drainEvents(a) {
+			if ev.Type == wire.EvtEncoderFallback {
+				out = append(out, ev)
+			}
+		}
+		return out
+	}
+	t.Run("slow failures", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			r := newBRig(t, hdmiConfig(), hdmiDetection(), nil)
+			defer r.stop()
+			synctest.Wait()
+			for range 4 {
+				r.rt().events <- fail
+				time.Sleep(rungWindow/2 + time.Second)
+			}
+			synctest.Wait()
+			if evs := fallbacks(r.a); len(evs) != 0 || frontRung(r.front().lastFront()) != pipelines.RungDMABuf {
+				t.Errorf("failures %s apart dropped a rung: %+v", rungWindow/2+time.Second, evs)
+			}
+		})
+	})
+	t.Run("cleared by a start", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			r := newBRig(t, hdmiConfig(), hdmiDetection(), nil)
+			defer r.stop()
+			synctest.Wait()
+			for i := range 5 {
+				if i%2 == 0 {
+					r.rt().events <- pipelines.Event{Kind: pipelines.EventVideoStarted, Part: "video"}
+				}
+				r.rt().events <- fail
+				synctest.Wait()
+			}
+			if evs := fallbacks(r.a); len(evs) != 0 {
+				t.Errorf("failures between working starts dropped a rung: %+v", evs)
+			}
+		})
+	})
+	t.Run("other parts and the slate", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			r := newBRig(t, hdmiConfig(), hdmiDetection(), nil)
+			defer r.stop()
+			synctest.Wait()
+			for range 3 {
+				r.rt().events <- pipelines.Event{Kind: pipelines.EventVideoFailed, Part: "slate", Msg: "x"}
+			}
+			synctest.Wait()
+			r.signal <- board.SignalEvent{Device: "/dev/video0", Signal: board.Signal{State: board.SignalNone}}
+			synctest.Wait()
+			for range 3 {
+				r.rt().events <- fail
+			}
+			synctest.Wait()
+			if evs := fallbacks(r.a); len(evs) != 0 {
+				t.Errorf("failures of the slate or without a signal dropped a rung: %+v", evs)
+			}
+		})
+	})
+	t.Run("two steps down and a restart", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			r := newBRig(t, hdmiConfig(), hdmiDetection(), nil)
+			defer r.stop()
+			synctest.Wait()
+			for range 2 {
+				r.rt().events <- fail
+			}
+			synctest.Wait()
+			if evs := fallbacks(r.a); len(evs) != 0 {
+				t.Fatalf("two failures dropped a rung: %+v", evs)
+			}
+			r.rt().events <- fail
+			synctest.Wait()
+			evs := fallbacks(r.a)
+			if len(evs) != 1 || evs[0].Data["from"] != "dmabuf-import" || evs[0].Data["to"] != "mmap-copy" || evs[0].Data["encoder"] != "v4l2h264enc" {
+				t.Fatalf("third failure: %+v", evs)
+			}
+			if f := r.front().lastFront(); frontRung(f) != pipelines.RungMMAP {
+				t.Errorf("not on the copying rung after the fall: %+v", f)
+			}
+			for range 3 {
+				r.rt().events <- fail
+			}
+			synctest.Wait()
+			evs = fallbacks(r.a)
+			if len(evs) != 1 || evs[0].Data["to"] != "software" || evs[0].Data["encoder"] != "x264enc" {
+				t.Fatalf("three more: %+v", evs)
+			}
+			if _, err := fleetSide(r.a).Command(context.Background(), wire.CmdRestartPipeline, wire.Args{}); err != nil {
+				t.Fatal(err)
+			}
+			synctest.Wait()
+			if p := r.rt().plan; p.Encoder.Rung != pipelines.RungSoftware {
+				t.Errorf("a restart went back up to %s", p.Encoder.Rung)
+			}
+		})
+	})
+}
+
+// Commands the box cannot carry out say why, with the protocol's codes.
+func TestCommandRefusals(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := config.Default()
+		cfg.Capture.Video = "test"
+		cfg.Record.Enabled = false
+		r := newBRig(t, cfg, board.Detection{}, nil)
+		defer r.stop()
+		synctest.Wait()
+		b := fleetSide(r.a)
+		ctx := context.Background()
+		code := func(err error) string {
+			var ce *fleet.CommandError
+			if errors.As(err, &ce) {
+				return ce.Code
+			}
+			return ""
+		}
+		for _, name := range []string{wire.CmdStartRecording, wire.CmdStopRecording} {
+			if _, err := b.Command(ctx, name, wire.Args{}); code(err) != wire.CodeUnavailable {
+				t.Errorf("%s without a recording: %v", name, err)
+			}
+		}
+		if _, err := b.Command(ctx, wire.CmdStopOutput, wire.Args{Name: "nope"}); code(err) != wire.CodeNoOutput {
+			t.Errorf("stop_output of no output: %v", err)
+		}
+		if _, err := b.Command(ctx, "format_disk", wire.Args{}); !errors.Is(err, fleet.ErrUnsupported) {
+			t.Errorf("an unknown command: %v", err)
+		}
+		f := r.front()
+		f.snapshotErr = errors.New("no buffer within 5 s")
+		if _, err := b.Command(ctx, wire.CmdSnapshot, wire.Args{}); code(err) != wire.CodeNoSignal {
+			t.Errorf("snapshot without a picture: %v", err)
+		}
+		f.outputErr = errors.New("state change failed")
+		_, err := b.Command(ctx, wire.CmdStartOutput, wire.Args{Name: "live"})
+		if code(err) != wire.CodeFailed || !strings.Contains(err.Error(), "start_output: state change failed") {
+			t.Errorf("a failing start_output: %v", err)
+		}
+		res, err := b.Command(ctx, wire.CmdDetect, wire.Args{})
+		if err != nil || res.Data == nil {
+			t.Errorf("detect: %+v, %v", res, err)
+		}
+	})
+	// Without a pipeline, commands on it are refused as not running.
+	synctest.Test(t, func(t *testing.T) {
+		cfg := config.Default()
+		cfg.Capture.Video = "test"
+		aacGone := &aacRemovable{}
+		r := newBRig(t, cfg, board.Detection{}, func(d *Deps) { d.Elements = aacGone })
+		defer r.stop()
+		synctest.Wait()
+		aacGone.removed.Store(true)
+		synctest.Wait()
+		if _, err := fleetSide(r.a).Command(context.Background(), wire.CmdRestartPipeline, wire.Args{}); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if r.state().Mode != wire.ModeError {
+			t.Fatalf("the pipeline still runs: %+v", r.state())
+		}
+		for _, c := range []struct {
+			name string
+			args wire.Args
+		}{{wire.CmdRestartOutput, wire.Args{Name: "live"}}, {wire.CmdStartRecording, wire.Args{}}, {wire.CmdSnapshot, wire.Args{}}} {
+			_, err := fleetSide(r.a).Command(context.Background(), c.name, c.args)
+			var ce *fleet.CommandError
+			if !errors.As(err, &ce) || ce.Code != wire.CodeNotRunning {
+				t.Errorf("%s without a pipeline: %v", c.name, err)
+			}
+		}
+	})
+}
+
+// aacRemovable has every element until the AAC encoders are removed.
+type aacRemovable struct{ removed atomic.Bool }
+
+func (e *aacRemovable) HasElement(name string) bool {
+	return !e.removed.Load() || noAAC{}.HasElement(name)
+}
+
+// reboot answers first, then asks the system by creating the flag file.
+func TestRebootCreatesTheFlagFile(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		flag := filepath.Join(t.TempDir(), "run", "capbox", "reboot")
+		cfg := config.Default()
+		cfg.Capture.Video = "test"
+		r := newBRig(t, cfg, board.Detection{}, func(d *Deps) { d.RebootFlag = flag })
+		defer r.stop()
+		synctest.Wait()
+		if _, err := fleetSide(r.a).Command(context.Background(), wire.CmdReboot, wire.Args{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(flag); err == nil {
+			t.Error("the flag file was created before the answer could go out")
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if b, err := os.ReadFile(flag); err != nil || string(b) != "reboot\n" {
+			t.Errorf("flag file: %q, %v", b, err)
+		}
+	})
+}
+
+// A reboot that cannot write its flag file is not reported as requested;
+// the agent keeps running.
+func TestRebootFlagUnwritable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "run"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg := config.Default()
+		cfg.Capture.Video = "test"
+		r := newBRig(t, cfg, board.Detection{}, func(d *Deps) { d.RebootFlag = filepath.Join(dir, "run", "reboot") })
+		defer r.stop()
+		synctest.Wait()
+		if _, err := fleetSide(r.a).Command(context.Background(), wire.CmdReboot, wire.Args{}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if r.state().Mode == "" {
+			t.Error("the agent stopped publishing")
+		}
+	})
+}
+
+// A config the fleet applied before a reboot is run again at start, and the
+// state says its version; the meta names the kernel and boot from Root.
+func TestStartsFromTheFleetsAppliedConfig(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		state, root := t.TempDir(), t.TempDir()
+		doc := `{"version":7,"config":{"capture":{"video":"test"},"outputs":[],"record":{"enabled":false}}}`
+		if err := os.WriteFile(filepath.Join(state, "config.json"), []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(root, "proc/sys/kernel/random"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		_ = os.WriteFile(filepath.Join(root, "proc/sys/kernel/osrelease"), []byte("6.6.51-test\n"), 0o644)
+		_ = os.WriteFile(filepath.Join(root, "proc/sys/kernel/random/boot_id"), []byte("0b5e1d6c-boot\n"), 0o644)
+		cfg := config.Default() // a file with an output and a recording
+		r := newBRig(t, cfg, board.Detection{}, func(d *Deps) { d.StateDir, d.Root = state, root })
+		defer r.stop()
+		synctest.Wait()
+		if v := r.state().ConfigVersion; v != 7 {
+			t.Errorf("config version %d, want the applied 7", v)
+		}
+		if p := r.rt().plan; len(p.Outputs) != 0 || p.Recorder != nil {
+			t.Errorf("runs the file's outputs or recording: %+v %+v", p.Outputs, p.Recorder)
+		}
+		m := fleetSide(r.a).Meta()
+		if m.Versions["kernel"] != "6.6.51-test" || m.BootID != "0b5e1d6c-boot" {
+			t.Errorf("meta %+v", m)
+		}
+	})
+}
+
+// An applied config that no longer validates is ignored: the file runs.
+func TestInvalidAppliedConfigIsIgnored(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		state := t.TempDir()
+		doc := `{"version":7,"config":{"encode":{"bitrate_kbps":5}}}`
+		if err := os.WriteFile(filepath.Join(state, "config.json"), []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg := config.Default()
+		cfg.Capture.Video = "test"
+		r := newBRig(t, cfg, board.Detection{}, func(d *Deps) { d.StateDir = state })
+		defer r.stop()
+		synctest.Wait()
+		if v := r.state().ConfigVersion; v != 0 {
+			t.Errorf("config version %d, want the file's 0", v)
+		}
+		if p := r.rt().plan; len(p.Outputs) != len(cfg.Outputs) {
+			t.Errorf("outputs %+v", p.Outputs)
+		}
+	})
+}
+
+// New fills what a caller leaves out: no logger or level is no log, no
+// reason to fail.
+func TestNewWithBareDeps(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := config.Default()
+		cfg.Capture.Video = "test"
+		a := New(cfg, Deps{
+			NewRuntime: func(p pipelines.Plan, _ *slog.Logger) Runtime {
+				return &fakeRuntime{plan: p, events: make(chan pipelines.Event, 1), crash: make(chan error, 1)}
+			},
+			Health:   health.New(health.Options{Sys: fakeSys{}, Net: fakeNet{}, Logger: slog.New(slog.DiscardHandler)}),
+			StateDir: t.TempDir(),
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		synctest.Wait()
+		if st := fleetSide(a).State(); st.Mode != wire.ModeStarting {
+			t.Errorf("state %+v", st)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+}
+
+// DeviceID "auto" is made from the board serial (else the machine id): the
+// last 12 letters and digits, leading zeros dropped.
+func TestDeviceIDFromSerial(t *testing.T) {
+	cases := []struct{ serial, want string }{
+		{"00000000c0ffee01\n", "capbox-c0ffee01"},
+		{"10000000ABCDEF12", "capbox-0000abcdef12"},
+		{"AB:CD-EF", "capbox-abcdef"},
+		{"123456789012", "capbox-123456789012"},
+		{"0123456789abc", "capbox-123456789abc"},
+	}
+	for _, c := range cases {
+		root := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, "etc/machine-id"), []byte(c.serial), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := DeviceID("auto", root)
+		if err != nil || got != c.want {
+			t.Errorf("serial %q: %q, %v; want %q", c.serial, got, err, c.want)
+		}
+		if !wire.DeviceIDPattern.MatchString(got) {
+			t.Errorf("%q is no valid device id", got)
+		}
+	}
+	root := t.TempDir()
+	_ = os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	_ = os.WriteFile(filepath.Join(root, "etc/machine-id"), []byte("::--::"), 0o644)
+	if _, err := DeviceID("auto", root); err == nil {
+		t.Error("a serial without letters or digits made an id")
+	}
+	if _, err := DeviceID("auto", t.TempDir()); err == nil {
+		t.Error("no serial at all made an id")
+	}
+}
