@@ -335,3 +335,32 @@ func TestCommandTimeouts(t *testing.T) {
 		t.Error("an unknown command was found")
 	}
 }
+
+// An unknown argument is named in the error only when it is short and
+// printable: the answer never echoes garbage back to the fleet.
+func TestUnknownArgumentNamedOnlyWhenPrintable(t *testing.T) {
+	ping, _ := wire.LookupCommand(wire.CmdPing)
+	cases := []struct {
+		key   string
+		named bool
+	}{
+		{strings.Repeat("k", 32), true},
+		{strings.Repeat("k", 33), false},
+		{"with space", true},
+		{"grüße", true},
+		{"tab\there", false},
+		{"nul\x1fkey", false},
+		{"del\x7fkey", false},
+	}
+	for _, c := range cases {
+		raw, _ := json.Marshal(map[string]string{c.key: "v"})
+		_, err := wire.DecodeArgs(ping, raw)
+		if !errors.Is(err, wire.ErrBadArgs) {
+			t.Errorf("%q: %v", c.key, err)
+			continue
+		}
+		if named := strings.Contains(err.Error(), c.key); named != c.named {
+			t.Errorf("%q: named %v in %q, want %v", c.key, named, err, c.named)
+		}
+	}
+}
