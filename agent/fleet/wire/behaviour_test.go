@@ -364,3 +364,23 @@ func TestUnknownArgumentNamedOnlyWhenPrintable(t *testing.T) {
 		}
 	}
 }
+
+// An output command takes one output name, as the config writes names.
+func TestOutputCommandArgs(t *testing.T) {
+	spec, _ := wire.LookupCommand(wire.CmdRestartOutput)
+	for _, name := range []string{"live", "yt-2", "a_b", strings.Repeat("n", 32)} {
+		raw, _ := json.Marshal(map[string]string{"name": name})
+		if a, err := wire.DecodeArgs(spec, raw); err != nil || a.Name != name {
+			t.Errorf("%q: %+v, %v", name, a, err)
+		}
+	}
+	for _, name := range []string{"", "Live", "-x", "a b", strings.Repeat("n", 33)} {
+		raw, _ := json.Marshal(map[string]string{"name": name})
+		if _, err := wire.DecodeArgs(spec, raw); !errors.Is(err, wire.ErrBadArgs) {
+			t.Errorf("%q accepted (%v)", name, err)
+		}
+	}
+	if _, err := wire.DecodeArgs(spec, json.RawMessage(`null`)); !errors.Is(err, wire.ErrBadArgs) {
+		t.Errorf("no name: %v", err)
+	}
+}
