@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -884,11 +885,18 @@ func TestStartsFromTheFleetsAppliedConfig(t *testing.T) {
 		_ = os.WriteFile(filepath.Join(root, "proc/sys/kernel/osrelease"), []byte("6.6.51-test\n"), 0o644)
 		_ = os.WriteFile(filepath.Join(root, "proc/sys/kernel/random/boot_id"), []byte("0b5e1d6c-boot\n"), 0o644)
 		cfg := config.Default() // a file with an output and a recording
-		r := newBRig(t, cfg, board.Detection{}, func(d *Deps) { d.StateDir, d.Root = state, root })
+		r := newBRig(t, cfg, board.Detection{}, func(d *Deps) {
+			d.StateDir, d.Root = state, root
+			d.Health = health.New(health.Options{Sys: loadedSys{}, Net: fakeNet{}, Logger: slog.New(slog.DiscardHandler)})
+		})
 		defer r.stop()
 		synctest.Wait()
 		if v := r.state().ConfigVersion; v != 7 {
 			t.Errorf("config version %d, want the applied 7", v)
+		}
+		// The telemetry is the given collector's, and names the version too.
+		if tel := fleetSide(r.a).Telemetry(); tel.Sys.Load1 != 7.25 || tel.ConfigVersion != 7 {
+			t.Errorf("telemetry load %v, config version %d", tel.Sys.Load1, tel.ConfigVersion)
 		}
 		if p := r.rt().plan; len(p.Outputs) != 0 || p.Recorder != nil {
 			t.Errorf("runs the file's outputs or recording: %+v %+v", p.Outputs, p.Recorder)
@@ -898,6 +906,13 @@ func TestStartsFromTheFleetsAppliedConfig(t *testing.T) {
 			t.Errorf("meta %+v", m)
 		}
 	})
+}
+
+// loadedSys is a machine under load.
+type loadedSys struct{}
+
+func (loadedSys) ReadSys() (health.SysReading, error) {
+	return health.SysReading{Health: board.Health{Load1: 7.25, MemTotal: 4 << 30, MemAvailable: 1 << 30}}, nil
 }
 
 // An applied config that no longer validates is ignored: the file runs.
@@ -983,5 +998,50 @@ func TestDeviceIDFromSerial(t *testing.T) {
 	}
 	if _, err := DeviceID("auto", t.TempDir()); err == nil {
 		t.Error("no serial at all made an id")
+	}
+}
+
+// Under systemd (NOTIFY_SOCKET, WATCHDOG_USEC): READY=1, the box's mode and
+// mood in STATUS=, and watchdog pings while the supervisor goes round.
+func TestSystemdHearsReadyStatusAndWatchdog(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	t.Setenv("WATCHDOG_USEC", "400000")
+	cfg := config.Default()
+	cfg.Capture.Video = "test"
+	cfg.Outputs, cfg.Record.Enabled = nil, false
+	r := newBRig(t, cfg, board.Detection{}, nil)
+	defer r.stop()
+
+	heard := map[string]bool{}
+	live := false
+	buf := make([]byte, 4096)
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) && !(heard["READY=1"] && heard["WATCHDOG=1"] && heard["STATUS=idle; happy: all 2 parts working"]) {
+		if rt := r.rt(); rt != nil && !live {
+			rt.setStats(pipelines.Stats{Video: liveVideo()})
+			live = true
+		} else if rt != nil {
+			// Frames keep coming, so nothing stalls on a slow machine.
+			rt.setStats(pipelines.Stats{Video: liveVideo()})
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		n, err := conn.Read(buf)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(buf[:n]), "\n") {
+			heard[line] = true
+		}
+	}
+	for _, want := range []string{"READY=1", "WATCHDOG=1", "STATUS=idle; happy: all 2 parts working"} {
+		if !heard[want] {
+			t.Errorf("systemd never heard %q (heard %v)", want, heard)
+		}
 	}
 }
