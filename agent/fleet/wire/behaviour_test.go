@@ -384,3 +384,19 @@ func TestOutputCommandArgs(t *testing.T) {
 		t.Errorf("no name: %v", err)
 	}
 }
+
+// A payload of exactly 16 KiB is checked on its content; a byte more is too
+// large. A field of the wrong type is named, its value never shown.
+func TestPayloadLimitAndFieldErrors(t *testing.T) {
+	at := []byte("{}" + strings.Repeat(" ", wire.MaxPayload-2))
+	if err := wire.CheckPayload(at); err != nil {
+		t.Errorf("%d bytes: %v", len(at), err)
+	}
+	if err := wire.CheckPayload(append(at, ' ')); !errors.Is(err, wire.ErrTooLarge) {
+		t.Errorf("%d bytes: %v", len(at)+1, err)
+	}
+	_, err := wire.DecodeRequest([]byte(`{"v":1,"id":"r1","exp":"sekrit-soon"}`))
+	if !errors.Is(err, wire.ErrBadField) || !strings.Contains(err.Error(), "exp: want int64") || strings.Contains(err.Error(), "sekrit") {
+		t.Errorf("a string for exp: %v", err)
+	}
+}
