@@ -1045,3 +1045,89 @@ func TestSystemdHearsReadyStatusAndWatchdog(t *testing.T) {
 		}
 	}
 }
+
+// SIGHUP re-reads the file: a valid one is applied (the fleet's meta names
+// its outputs, secrets shown as ***); one that does not validate is refused
+// with every error and the old config keeps running.
+func TestReloadAppliesTheFileOrKeepsTheOld(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "capbox.yaml")
+		write := func(doc string) {
+			if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		write("capture: {video: test}\noutputs: []\nrecord: {enabled: false}\n")
+		cfg, err := config.Load(path, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reload := make(chan struct{}, 1)
+		r := newBRig(t, cfg, board.Detection{}, func(d *Deps) { d.Reload, d.ConfigPath = reload, path })
+		defer r.stop()
+		synctest.Wait()
+		if outs := fleetSide(r.a).Meta().Outputs; len(outs) != 0 {
+			t.Fatalf("outputs before the reload: %+v", outs)
+		}
+
+		write("capture: {video: test}\nrecord: {enabled: false}\noutputs:\n  - {name: room, url: \"srt://ingest.example.org:9000?passphrase=sekrit-pass-1\"}\n")
+		reload <- struct{}{}
+		synctest.Wait()
+		outs := fleetSide(r.a).Meta().Outputs
+		if len(outs) != 1 || outs[0].Name != "room" || outs[0].Proto != "srt" || !outs[0].Enabled ||
+			strings.Contains(outs[0].URL, "sekrit") || !strings.Contains(outs[0].URL, "ingest.example.org:9000") {
+			t.Errorf("meta outputs after the reload: %+v", outs)
+		}
+		if p := r.rt().Calls(); !slices.Equal(p, []string{"outputs 1"}) {
+			t.Errorf("the reload did %v, want only the outputs set", p)
+		}
+		drainEvents(r.a)
+
+		write("capture: {video: test}\nencode: {bitrate_kbps: 5, max_fps: 500}\n")
+		reload <- struct{}{}
+		synctest.Wait()
+		evs := drainEvents(r.a)
+		if len(evs) != 1 || evs[0].Type != wire.EvtConfigRejected ||
+			!strings.Contains(evs[0].Msg, "encode.bitrate_kbps") || !strings.Contains(evs[0].Msg, "encode.max_fps") {
+			t.Errorf("a bad file: events %+v", evs)
+		}
+		if outs := fleetSide(r.a).Meta().Outputs; len(outs) != 1 || outs[0].Name != "room" {
+			t.Errorf("the old config does not keep running: %+v", outs)
+		}
+		if p := r.rt().Calls(); len(p) != 1 {
+			t.Errorf("a refused file touched the pipeline: %v", p)
+		}
+	})
+}
+
+// The test pattern on the software encoder needs no trial; an error that
+// every rung shares is reported once.
+func TestNoTrialForTheTestPattern(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := config.Default()
+		cfg.Capture.Video = "test"
+		var trials atomic.Int32
+		r := newBRig(t, cfg, board.Detection{}, func(d *Deps) {
+			d.Trial = func(context.Context, pipelines.Front, time.Duration) (time.Duration, error) {
+				trials.Add(1)
+				return 0, errors.New("no frame")
+			}
+		})
+		defer r.stop()
+		synctest.Wait()
+		if rt := r.rt(); rt == nil || rt.plan.Encoder.Element != "x264enc" || trials.Load() != 0 {
+			t.Errorf("test pattern: runtime %v, %d trials", rt != nil, trials.Load())
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		cfg := config.Default()
+		cfg.Capture.Video = "test"
+		r := newBRig(t, cfg, board.Detection{}, func(d *Deps) { d.Elements = noAAC{} })
+		defer r.stop()
+		synctest.Wait()
+		alerts := strings.Join(r.state().Alerts, ";")
+		if n := strings.Count(alerts, "no AAC encoder"); n != 1 {
+			t.Errorf("the shared error is reported %d times: %s", n, alerts)
+		}
+	})
+}
