@@ -1131,3 +1131,42 @@ func TestNoTrialForTheTestPattern(t *testing.T) {
 		}
 	})
 }
+
+// A config from the fleet that fixes an unplannable one starts the pipeline
+// at once; one that moves the capture re-plans the video onto the input.
+func TestFleetConfigStartsAndMovesTheCapture(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := hdmiConfig()
+		cfg.Capture.Video = "/dev/video9" // not there
+		r := newBRig(t, cfg, hdmiDetection(), nil)
+		defer r.stop()
+		synctest.Wait()
+		if r.rt() != nil || r.state().Mode != wire.ModeError {
+			t.Fatalf("a pin to a missing device runs: %+v", r.state())
+		}
+		drainEvents(r.a)
+		sum, errs := fleetSide(r.a).ApplyConfig(context.Background(), 3, []byte(`{"capture":{"video":"test"},"outputs":[],"record":{"enabled":false}}`))
+		if len(errs) > 0 || sum == "" {
+			t.Fatalf("apply: %v", errs)
+		}
+		synctest.Wait()
+		rt := r.front()
+		if rt == nil || rt.plan.Video.Kind != pipelines.SourceTest || r.state().ConfigVersion != 3 {
+			t.Fatalf("after the fix: runtime %v, state %+v", rt != nil, r.state())
+		}
+		if evs := eventTypes(drainEvents(r.a)); !slices.Equal(evs, []string{wire.EvtConfigApplied}) {
+			t.Errorf("events %v", evs)
+		}
+		_, errs = fleetSide(r.a).ApplyConfig(context.Background(), 4, []byte(`{"capture":{"video":"auto"},"outputs":[],"record":{"enabled":false}}`))
+		if len(errs) > 0 {
+			t.Fatalf("apply: %v", errs)
+		}
+		synctest.Wait()
+		if f := rt.lastFront(); f.Kind != pipelines.SourceV4L2 || f.Device != hdmiDetection().VideoInputs[0].StablePath {
+			t.Errorf("capture moved to %s %s, want the HDMI input", f.Kind, f.Device)
+		}
+		if r.count() != 1 {
+			t.Errorf("the pipeline was restarted for a capture change")
+		}
+	})
+}
