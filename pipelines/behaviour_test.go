@@ -1,6 +1,7 @@
 package pipelines_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -295,5 +296,96 @@ func TestSecretFiles(t *testing.T) {
 	}
 	if (pipelines.SecretRef{}).Set() || !(pipelines.SecretRef{File: "/k"}).Set() || !(pipelines.SecretRef{Value: "v"}).Set() {
 		t.Error("SecretRef.Set")
+	}
+}
+
+// pi4 is the Raspberry Pi 4 fixture with its TC358743 locked at the given
+// timings.
+func pi4(t *testing.T, s board.Signal) board.Detection {
+	t.Helper()
+	det, _ := board.Detect(context.Background(), board.Options{Root: "../board/testdata/rpi4-tc358743"})
+	if len(det.VideoInputs) == 0 {
+		t.Fatal("no input in the rpi4-tc358743 fixture")
+	}
+	s.State = board.SignalLocked
+	det.VideoInputs[0].Signal = s
+	return det
+}
+
+// noReason drops detection's choice of encoder, so the planner walks the
+// detected hardware encoders and gives its own reasons.
+func noReason(det board.Detection) board.Detection {
+	det.Chosen.Encoder, det.Chosen.Reason = "", ""
+	return det
+}
+
+// The ladder's rungs as the planner gives them: zero-copy only when the
+// capture goes to the encoder untouched, the copying rung when asked or
+// when the picture is scaled, the software encoder when asked; each says why.
+func TestEncoderRungs(t *testing.T) {
+	p1080p30 := board.Signal{Width: 1920, Height: 1080, FPS: 30, FPSExact: 30}
+	cases := []struct {
+		name    string
+		det     board.Detection
+		change  func(r *pipelines.Request)
+		element string
+		rung    pipelines.Rung
+		reason  string
+	}{
+		{"zero-copy", pi4(t, p1080p30), nil, "v4l2h264enc", pipelines.RungDMABuf, "zero-copy"},
+		{"copy asked", pi4(t, p1080p30), func(r *pipelines.Request) { r.Rung = pipelines.RungMMAP }, "v4l2h264enc", pipelines.RungMMAP, ""},
+		{"software asked", pi4(t, p1080p30), func(r *pipelines.Request) { r.Rung = pipelines.RungSoftware }, "x264enc", pipelines.RungSoftware, "software rung requested"},
+		{"scaled", pi4(t, p1080p30), func(r *pipelines.Request) { r.MaxWidth, r.MaxHeight = 1280, 720 }, "v4l2h264enc", pipelines.RungMMAP, ""},
+		{"at the bounds", pi4(t, p1080p30), func(r *pipelines.Request) { r.MaxWidth, r.MaxHeight, r.MaxFPS = 1920, 1080, 30 }, "v4l2h264enc", pipelines.RungDMABuf, ""},
+		{"rate bound", pi4(t, p1080p30), func(r *pipelines.Request) { r.MaxFPS = 25 }, "v4l2h264enc", pipelines.RungMMAP, ""},
+		{"test pattern", pi4(t, p1080p30), func(r *pipelines.Request) { r.VideoPin = "test" }, "v4l2h264enc", pipelines.RungMMAP, ""},
+		// Without detection's own reason, the planner's says why not zero-copy.
+		{"test pattern, why", noReason(pi4(t, p1080p30)), func(r *pipelines.Request) { r.VideoPin = "test" }, "v4l2h264enc", pipelines.RungMMAP, "no capture device"},
+		{"scaled, why", noReason(pi4(t, p1080p30)), func(r *pipelines.Request) { r.MaxFPS = 25 }, "v4l2h264enc", pipelines.RungMMAP, "input is scaled"},
+		{"zero-copy, why", noReason(pi4(t, p1080p30)), nil, "v4l2h264enc", pipelines.RungDMABuf, ""},
+		{"pinned", pi4(t, p1080p30), func(r *pipelines.Request) { r.EncoderPin = "openh264enc" }, "openh264enc", pipelines.RungSoftware, "pinned by config"},
+		{"no x264", pi4(t, p1080p30), func(r *pipelines.Request) {
+			r.Rung, r.Elements = pipelines.RungSoftware, elementsWithout{"x264enc"}
+		}, "openh264enc", pipelines.RungSoftware, ""},
+		{"no hardware element", pi4(t, p1080p30), func(r *pipelines.Request) { r.Elements = elementsWithout{"v4l2h264enc"} }, "x264enc", pipelines.RungSoftware, ""},
+	}
+	for _, c := range cases {
+		req := defaultRequest(t, c.det)
+		if c.change != nil {
+			c.change(&req)
+		}
+		p, err := pipelines.Build(req)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if p.Encoder.Element != c.element || p.Encoder.Rung != c.rung || p.Encoder.ZeroCopy != (c.rung == pipelines.RungDMABuf) ||
+			!strings.Contains(p.Encoder.Reason, c.reason) {
+			t.Errorf("%s: %s on %s (zero-copy %v): %s", c.name, p.Encoder.Element, p.Encoder.Rung, p.Encoder.ZeroCopy, p.Encoder.Reason)
+		}
+		if p.Encoder.Hardware != (c.rung != pipelines.RungSoftware) {
+			t.Errorf("%s: hardware %v", c.name, p.Encoder.Hardware)
+		}
+	}
+	req := defaultRequest(t, pi4(t, p1080p30))
+	req.Rung, req.Elements = pipelines.RungSoftware, elementsWithout{"x264enc", "openh264enc"}
+	if _, err := pipelines.Build(req); !errors.Is(err, pipelines.ErrNoEncoder) {
+		t.Errorf("no software encoder on the software rung: %v", err)
+	}
+}
+
+// A pinned or configured input that is not there is an error naming it.
+func TestMissingInput(t *testing.T) {
+	req := defaultRequest(t, pi4(t, board.Signal{Width: 1920, Height: 1080, FPS: 30}))
+	req.VideoPin = "/dev/video7"
+	if _, err := pipelines.Build(req); !errors.Is(err, pipelines.ErrUnknownInput) || !strings.Contains(err.Error(), "/dev/video7") {
+		t.Errorf("missing input: %v", err)
+	}
+	// The stable path finds the input whatever its /dev/video number, and
+	// the capture reads it by that path.
+	req.VideoPin = "/dev/v4l/by-path/platform-fe801000.csi-video-index0"
+	p, err := pipelines.Build(req)
+	if err != nil || p.Video.Device != req.VideoPin {
+		t.Errorf("by stable path: %s, %v", p.Video.Device, err)
 	}
 }
