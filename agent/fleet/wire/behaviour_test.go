@@ -400,3 +400,61 @@ func TestPayloadLimitAndFieldErrors(t *testing.T) {
 		t.Errorf("a string for exp: %v", err)
 	}
 }
+
+// A request that fails to decode is still answered under its id when one
+// can be read: up to the size and depth limits, and only a valid id.
+func TestFailedRequestKeepsItsID(t *testing.T) {
+	pad := func(body string, size int) []byte { return []byte(body + strings.Repeat(" ", size-len(body))) }
+	bad := `{"v":1,"id":"r-7","colour":"red"}`
+	if req, err := wire.DecodeRequest(pad(bad, wire.MaxPayload)); err == nil || req.ID != "r-7" {
+		t.Errorf("at 16 KiB: id %q, %v", req.ID, err)
+	}
+	if req, err := wire.DecodeRequest(pad(bad, wire.MaxPayload+1)); !errors.Is(err, wire.ErrTooLarge) || req.ID != "" {
+		t.Errorf("over 16 KiB: id %q, %v", req.ID, err)
+	}
+	nest := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+	if req, err := wire.DecodeRequest([]byte(`{"v":1,"id":"r-8","x":` + nest(31) + `}`)); err == nil || req.ID != "r-8" {
+		t.Errorf("32 levels: id %q, %v", req.ID, err)
+	}
+	if req, err := wire.DecodeRequest([]byte(`{"v":1,"id":"r-9","x":` + nest(32) + `}`)); !errors.Is(err, wire.ErrTooDeep) || req.ID != "" {
+		t.Errorf("33 levels: id %q, %v", req.ID, err)
+	}
+	if req, _ := wire.DecodeRequest([]byte(`{"v":1,"id":"bad id!","x":1}`)); req.ID != "" {
+		t.Errorf("an invalid id was kept: %q", req.ID)
+	}
+}
+
+func TestDecodeDesired(t *testing.T) {
+	d, err := wire.DecodeDesired([]byte(`{"v":1,"version":1,"config":{"log":{"level":"debug"}}}`))
+	if err != nil || d.Version != 1 || string(d.Config) != `{"log":{"level":"debug"}}` {
+		t.Errorf("%+v, %v", d, err)
+	}
+	cases := map[string]error{
+		`{"v":2,"version":1,"config":{}}`:       wire.ErrVersion,
+		`{"v":1,"version":0,"config":{}}`:       wire.ErrBadField,
+		`{"v":1,"version":-3,"config":{}}`:      wire.ErrBadField,
+		`{"v":1,"version":1,"config":[]}`:       wire.ErrBadField,
+		`{"v":1,"version":1}`:                   wire.ErrBadField,
+		`{"v":1,"version":1,"config":{},"x":1}`: wire.ErrBadField,
+	}
+	for body, want := range cases {
+		if _, err := wire.DecodeDesired([]byte(body)); !errors.Is(err, want) {
+			t.Errorf("%s: %v, want %v", body, err, want)
+		}
+	}
+}
+
+// The hottest sensor, and none without sensors.
+func TestMaxTemp(t *testing.T) {
+	for range 8 {
+		if c, ok := (wire.SysHealth{TempsC: map[string]float64{"cpu": 40, "gpu": 71.5, "ssd": 55, "board": -5}}).MaxTempC(); !ok || c != 71.5 {
+			t.Fatalf("max %v %v", c, ok)
+		}
+	}
+	if c, ok := (wire.SysHealth{TempsC: map[string]float64{"cold": -12}}).MaxTempC(); !ok || c != -12 {
+		t.Errorf("one sensor below zero: %v %v", c, ok)
+	}
+	if _, ok := (wire.SysHealth{}).MaxTempC(); ok {
+		t.Error("no sensors, yet a temperature")
+	}
+}
