@@ -1,8 +1,18 @@
 package wire_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -456,5 +466,66 @@ func TestMaxTemp(t *testing.T) {
 	}
 	if _, ok := (wire.SysHealth{}).MaxTempC(); ok {
 		t.Error("no sensors, yet a temperature")
+	}
+}
+
+// selfSigned writes a self-signed certificate and its key as PEM files.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "room-1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	_ = os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	_ = os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	return certFile, keyFile
+}
+
+// The fleet client's TLS: the CA file (else the system roots) and an
+// optional client certificate; every unusable file is ErrCredentials,
+// named, and no key bytes in the error.
+func TestClientTLS(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := selfSigned(t, dir)
+	tc, leaf, err := wire.ClientTLS(cert, cert, key, "fleet.example.org")
+	if err != nil || tc.RootCAs == nil || len(tc.Certificates) != 1 || leaf == nil || leaf.Subject.CommonName != "room-1" ||
+		tc.ServerName != "fleet.example.org" || tc.MinVersion != tls.VersionTLS12 {
+		t.Fatalf("ca and client cert: %+v %v %v", tc, leaf, err)
+	}
+	if tc, leaf, err := wire.ClientTLS("", "", "", "f"); err != nil || tc.RootCAs != nil || leaf != nil || len(tc.Certificates) != 0 {
+		t.Errorf("system roots, no client cert: %v", err)
+	}
+	notPEM := filepath.Join(dir, "ca.txt")
+	_ = os.WriteFile(notPEM, []byte("not a certificate"), 0o600)
+	keyBytes, _ := os.ReadFile(key)
+	for name, args := range map[string][3]string{
+		"missing ca":   {filepath.Join(dir, "absent.pem"), "", ""},
+		"ca not PEM":   {notPEM, "", ""},
+		"cert only":    {"", cert, ""},
+		"key only":     {"", "", key},
+		"key for cert": {"", key, key},
+	} {
+		_, _, err := wire.ClientTLS(args[0], args[1], args[2], "f")
+		if !errors.Is(err, wire.ErrCredentials) || strings.Contains(err.Error(), string(keyBytes[40:80])) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestOutputPart(t *testing.T) {
+	if got := wire.OutputPart("live"); got != "output:live" {
+		t.Errorf("OutputPart: %s", got)
 	}
 }
