@@ -1170,3 +1170,84 @@ func TestFleetConfigStartsAndMovesTheCapture(t *testing.T) {
 		}
 	})
 }
+
+// records is a slog handler keeping what the agent logs, for the operator's
+// warnings that have no other outcome.
+type records struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (r *records) Enabled(context.Context, slog.Level) bool { return true }
+func (r *records) Handle(_ context.Context, rec slog.Record) error {
+	r.mu.Lock()
+	r.msgs = append(r.msgs, rec.Level.String()+" "+rec.Message)
+	r.mu.Unlock()
+	return nil
+}
+func (r *records) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r *records) WithGroup(string) slog.Handler      { return r }
+func (r *records) count(msg string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, m := range r.msgs {
+		if m == msg {
+			n++
+		}
+	}
+	return n
+}
+
+type failingHotplug struct{}
+
+func (failingHotplug) Run(context.Context) error {
+	return errors.New("netlink socket: operation not permitted")
+}
+func (failingHotplug) Events() <-chan board.HotplugEvent { return nil }
+
+// stoppingHotplug ends with its context's error, as a netlink reader does.
+type stoppingHotplug struct{}
+
+func (stoppingHotplug) Run(ctx context.Context) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+func (stoppingHotplug) Events() <-chan board.HotplugEvent { return nil }
+
+// Without hotplug events (no netlink in a container) the agent runs on and
+// says so once; a hotplug watcher that stops with the agent says nothing.
+func TestHotplugUnavailableIsAWarning(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		log := &records{}
+		cfg := config.Default()
+		cfg.Capture.Video = "test"
+		r := newBRig(t, cfg, board.Detection{}, func(d *Deps) {
+			d.Logger = slog.New(log)
+			d.NewHotplug = func(*slog.Logger) Hotplug { return failingHotplug{} }
+		})
+		synctest.Wait()
+		if n := log.count("WARN hotplug events unavailable"); n != 1 {
+			t.Errorf("warned %d times, want once", n)
+		}
+		if r.rt() == nil {
+			t.Error("no pipeline without hotplug events")
+		}
+		r.stop()
+	})
+	synctest.Test(t, func(t *testing.T) {
+		log := &records{}
+		cfg := config.Default()
+		cfg.Capture.Video = "test"
+		r := newBRig(t, cfg, board.Detection{}, func(d *Deps) {
+			d.Logger = slog.New(log)
+			d.NewHotplug = func(*slog.Logger) Hotplug { return stoppingHotplug{} }
+		})
+		synctest.Wait()
+		r.stop()
+		synctest.Wait()
+		if n := log.count("WARN hotplug events unavailable"); n != 0 {
+			t.Errorf("a clean stop warned %d times", n)
+		}
+	})
+}
