@@ -1251,3 +1251,118 @@ func TestHotplugUnavailableIsAWarning(t *testing.T) {
 		}
 	})
 }
+
+// receivers stands in for the HDMI receivers' EDID memory.
+type receivers struct {
+	mu   sync.Mutex
+	edid map[string]string
+}
+
+func (r *receivers) apply(det board.Detection, setting string) ([]string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var done []string
+	for _, in := range det.VideoInputs {
+		if in.EDID {
+			r.edid[in.Device] = setting
+			done = append(done, in.Device)
+		}
+	}
+	return done, nil
+}
+
+func (r *receivers) get(dev string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.edid[dev]
+}
+
+// The configured EDID is loaded into the receivers at start (a TC358743
+// without one shows the source a dead display); "none" leaves them alone.
+func TestEDIDLoadedUnlessNone(t *testing.T) {
+	for _, setting := range []string{"default", "none"} {
+		synctest.Test(t, func(t *testing.T) {
+			rx := &receivers{edid: map[string]string{}}
+			cfg := hdmiConfig()
+			cfg.Capture.EDID = setting
+			r := newBRig(t, cfg, hdmiDetection(), func(d *Deps) { d.ApplyEDID = rx.apply })
+			defer r.stop()
+			synctest.Wait()
+			want := setting
+			if setting == "none" {
+				want = ""
+			}
+			if got := rx.get("/dev/video0"); got != want {
+				t.Errorf("edid %s: the receiver holds %q, want %q", setting, got, want)
+			}
+		})
+	}
+}
+
+// A box that dropped to the software rung does not climb back to hardware
+// that failed: when software cannot run either, nothing runs (and it says so).
+func TestNoClimbBackUpTheLadder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var softwareFails atomic.Bool
+		r := newBRig(t, hdmiConfig(), hdmiDetection(), func(d *Deps) {
+			d.Trial = func(_ context.Context, f pipelines.Front, _ time.Duration) (time.Duration, error) {
+				if softwareFails.Load() && frontRung(f) == pipelines.RungSoftware {
+					return 0, errors.New("no frame")
+				}
+				return time.Millisecond, nil
+			}
+		})
+		defer r.stop()
+		synctest.Wait()
+		for range 2 * rungFailures {
+			r.rt().events <- pipelines.Event{Kind: pipelines.EventVideoFailed, Part: "video", Msg: "could not map buffer"}
+		}
+		synctest.Wait()
+		if f := r.front().lastFront(); frontRung(f) != pipelines.RungSoftware {
+			t.Fatalf("not on software after %d failures: %+v", 2*rungFailures, f)
+		}
+		softwareFails.Store(true)
+		if _, err := fleetSide(r.a).Command(context.Background(), wire.CmdRestartPipeline, wire.Args{}); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if st := r.state(); st.Mode != wire.ModeError || r.count() != 1 {
+			t.Errorf("climbed back up: mode %s, %d runtimes", st.Mode, r.count())
+		}
+	})
+}
+
+// ethernet is a network whose cable is plugged in when up is set.
+type ethernet struct{ up *atomic.Bool }
+
+func (e ethernet) ReadNet() ([]wire.NetIf, error) {
+	if !e.up.Load() {
+		return []wire.NetIf{{If: "eth0", Oper: "down"}}, nil
+	}
+	return []wire.NetIf{{If: "eth0", Oper: "up", Carrier: true, SpeedMbps: 1000}}, nil
+}
+
+// A change in the box's health (a network link coming up) is logged once,
+// not at every sample.
+func TestHealthChangesLoggedOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		log := &records{}
+		cfg := config.Default()
+		cfg.Capture.Video = "test"
+		cable := &atomic.Bool{}
+		r := newBRig(t, cfg, board.Detection{}, func(d *Deps) {
+			d.Logger = slog.New(log)
+			d.Health = health.New(health.Options{Interval: time.Second, Sys: fakeSys{}, Net: ethernet{cable}, Logger: slog.New(slog.DiscardHandler)})
+		})
+		defer r.stop()
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		before := log.count("INFO health")
+		cable.Store(true)
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if n := log.count("INFO health") - before; n != 1 {
+			t.Errorf("health logged %d times in 5 samples after the cable came, want once", n)
+		}
+	})
+}
