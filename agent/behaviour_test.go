@@ -1366,3 +1366,20 @@ func TestHealthChangesLoggedOnce(t *testing.T) {
 		}
 	})
 }
+
+// A pipeline that cannot be planned is retried quietly: the error is logged
+// once, not at every retry.
+func TestPlanErrorLoggedOncePerError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		log := &records{}
+		cfg := config.Default()
+		cfg.Capture.Video = "test"
+		r := newBRig(t, cfg, board.Detection{}, func(d *Deps) { d.Logger, d.Elements = slog.New(log), noAAC{} })
+		defer r.stop()
+		time.Sleep(20 * time.Second)
+		synctest.Wait()
+		if n := log.count("ERROR no pipeline can run; retrying"); n != 1 {
+			t.Errorf("logged %d times over several retries, want once", n)
+		}
+	})
+}
