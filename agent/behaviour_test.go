@@ -1383,3 +1383,34 @@ func TestPlanErrorLoggedOncePerError(t *testing.T) {
 		}
 	})
 }
+
+// Detection that finds only part of the box says so in the log and the
+// agent runs on what was found; a complete one says nothing of the kind.
+func TestIncompleteDetectionIsAWarning(t *testing.T) {
+	for _, fails := range []bool{false, true} {
+		synctest.Test(t, func(t *testing.T) {
+			log := &records{}
+			r := newBRig(t, hdmiConfig(), hdmiDetection(), func(d *Deps) {
+				d.Logger = slog.New(log)
+				d.Detect = func(context.Context, config.Config) (board.Detection, error) {
+					if fails {
+						return hdmiDetection(), errors.New("/dev/video11: VIDIOC_QUERYCAP: EIO")
+					}
+					return hdmiDetection(), nil
+				}
+			})
+			defer r.stop()
+			synctest.Wait()
+			want := 0
+			if fails {
+				want = 1
+			}
+			if n := log.count("WARN detection incomplete"); n != want {
+				t.Errorf("detection error %v: warned %d times", fails, n)
+			}
+			if r.rt() == nil {
+				t.Error("no pipeline on what was found")
+			}
+		})
+	}
+}
