@@ -1414,3 +1414,121 @@ func TestIncompleteDetectionIsAWarning(t *testing.T) {
 		})
 	}
 }
+
+// A metrics address that cannot be used is an error in the log; the agent
+// runs on without the endpoint.
+func TestBadMetricsAddressIsLogged(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		log := &records{}
+		cfg := config.Default()
+		cfg.Capture.Video = "test"
+		cfg.Metrics.Listen = "no-port-here"
+		r := newBRig(t, cfg, board.Detection{}, func(d *Deps) { d.Logger = slog.New(log) })
+		defer r.stop()
+		synctest.Wait()
+		if log.count("ERROR metrics endpoint") != 1 || r.rt() == nil {
+			t.Errorf("metrics error logged %d times, runtime %v", log.count("ERROR metrics endpoint"), r.rt() != nil)
+		}
+	})
+}
+
+// A command the pipeline fails is answered with the failure and logged.
+func TestFailedPipelineCommandIsLogged(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		log := &records{}
+		cfg := config.Default()
+		cfg.Capture.Video = "test"
+		r := newBRig(t, cfg, board.Detection{}, func(d *Deps) { d.Logger = slog.New(log) })
+		defer r.stop()
+		synctest.Wait()
+		if _, err := fleetSide(r.a).Command(context.Background(), wire.CmdStartOutput, wire.Args{Name: "live"}); err != nil {
+			t.Fatal(err)
+		}
+		if n := log.count("WARN pipeline command failed"); n != 0 {
+			t.Errorf("a command that worked was logged as failed %d times", n)
+		}
+		r.front().outputErr = errors.New("srtsink: state change failed")
+		if _, err := fleetSide(r.a).Command(context.Background(), wire.CmdStartOutput, wire.Args{Name: "live"}); err == nil {
+			t.Error("a failed start_output answered ok")
+		}
+		if n := log.count("WARN pipeline command failed"); n != 1 {
+			t.Errorf("a failed command logged %d times, want once", n)
+		}
+	})
+}
+
+// Three failures within two minutes, the first exactly two minutes before
+// the third, still drop a rung.
+func TestFallbackWindowIncludesTwoMinutes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newBRig(t, hdmiConfig(), hdmiDetection(), nil)
+		defer r.stop()
+		synctest.Wait()
+		for i := range rungFailures {
+			if i > 0 {
+				time.Sleep(rungWindow / (rungFailures - 1))
+			}
+			r.rt().events <- pipelines.Event{Kind: pipelines.EventVideoFailed, Part: "video", Msg: "could not map buffer"}
+			synctest.Wait()
+		}
+		if f := r.front().lastFront(); frontRung(f) != pipelines.RungMMAP {
+			t.Errorf("three failures over exactly %s did not drop a rung", rungWindow)
+		}
+	})
+}
+
+// countingWatcher counts the signal watchers started and still running.
+type countingWatcher struct {
+	ch               chan board.SignalEvent
+	started, running *atomic.Int32
+}
+
+func (w countingWatcher) Run(ctx context.Context) error {
+	w.running.Add(1)
+	defer w.running.Add(-1)
+	<-ctx.Done()
+	return nil
+}
+func (w countingWatcher) Events() <-chan board.SignalEvent { return w.ch }
+
+// One watcher follows the HDMI input across re-plans; after the receiver
+// comes back under another node, the formats it reports from there are
+// the ones encoded (the input pinned by its stable path).
+func TestOneWatcherFollowsTheInput(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var started, running atomic.Int32
+		sig := make(chan board.SignalEvent, 4)
+		// Pinned by its stable path, the input is found under any node.
+		cfg := hdmiConfig()
+		cfg.Capture.Video = hdmiDetection().VideoInputs[0].StablePath
+		r := newBRig(t, cfg, hdmiDetection(), func(d *Deps) {
+			d.NewSignalWatcher = func(string, string, *slog.Logger) SignalWatcher {
+				started.Add(1)
+				return countingWatcher{ch: sig, started: &started, running: &running}
+			}
+		})
+		defer r.stop()
+		synctest.Wait()
+		formats := []board.Signal{
+			{Width: 1280, Height: 720, FPS: 60, FPSExact: 60},
+			{Width: 1920, Height: 1080, FPS: 25, FPSExact: 25},
+			{Width: 1280, Height: 720, FPS: 50, FPSExact: 50},
+		}
+		for i, s := range formats {
+			s.State = board.SignalLocked
+			dev := "/dev/video0"
+			if i > 0 {
+				dev = "/dev/video4" // the receiver came back under another node
+			}
+			sig <- board.SignalEvent{Device: dev, Signal: s}
+			synctest.Wait()
+			f := r.front().lastFront()
+			if f.Width != s.Width || f.Height != s.Height || f.FPS != s.FPS {
+				t.Errorf("signal %dx%d@%d from %s: encoding %dx%d@%d", s.Width, s.Height, s.FPS, dev, f.Width, f.Height, f.FPS)
+			}
+		}
+		if started.Load() != 1 || running.Load() != 1 {
+			t.Errorf("%d watchers started, %d running; want one", started.Load(), running.Load())
+		}
+	})
+}
