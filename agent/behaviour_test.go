@@ -87,10 +87,14 @@ func newBRig(t *testing.T, cfg config.Config, det board.Detection, tweak func(*D
 	r := &bRig{rig: &rig{t: t, signal: make(chan board.SignalEvent, 16), det: det}, hot: make(chan board.HotplugEvent, 4)}
 	deps := Deps{
 		Logger: slog.New(slog.NewTextHandler(testLog{t}, nil)),
+		// Each detection is new, as the real one is: the agent keeps its
+		// copy in step with the signal.
 		Detect: func(context.Context, config.Config) (board.Detection, error) {
 			r.mu.Lock()
 			defer r.mu.Unlock()
-			return r.det, nil
+			det := r.det
+			det.VideoInputs = slices.Clone(det.VideoInputs)
+			return det, nil
 		},
 		NewRuntime: func(p pipelines.Plan, _ *slog.Logger) Runtime {
 			f := &frontRuntime{fakeRuntime: &fakeRuntime{plan: p, events: make(chan pipelines.Event, 16), crash: make(chan error, 1)}}
