@@ -8,6 +8,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -37,6 +38,7 @@ type frontRuntime struct {
 	*fakeRuntime
 	fmu         sync.Mutex
 	fronts      []pipelines.Front
+	slate       *pipelines.Front
 	snapshotErr error
 	outputErr   error
 }
@@ -44,6 +46,7 @@ type frontRuntime struct {
 func (f *frontRuntime) ReplaceVideo(ctx context.Context, v pipelines.Front, e pipelines.EncoderInfo, s *pipelines.Front) error {
 	f.fmu.Lock()
 	f.fronts = append(f.fronts, v)
+	f.slate = s
 	f.fmu.Unlock()
 	return f.fakeRuntime.ReplaceVideo(ctx, v, e, s)
 }
@@ -1540,6 +1543,185 @@ func TestOneWatcherFollowsTheInput(t *testing.T) {
 		synctest.Wait()
 		if started.Load() != 1 || running.Load() != 1 {
 			t.Errorf("%d watchers started, %d running; want one across re-plans and a restart", started.Load(), running.Load())
+		}
+	})
+}
+
+// The fleet hears of a state change, and only of a change: a box whose
+// state stays the same signals nothing, tick after tick.
+func TestStateChangedOnlyOnChange(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := config.Default()
+		cfg.Capture.Video = "test"
+		r := newBRig(t, cfg, board.Detection{}, nil)
+		defer r.stop()
+		synctest.Wait()
+		rt := r.rt()
+		live := func() {
+			rt.setStats(pipelines.Stats{Video: liveVideo(), Outputs: []pipelines.OutputStats{{Name: "live", State: pipelines.OutputUp, Bytes: uint64(time.Now().UnixNano())}},
+				Recorder: pipelines.RecorderStats{Enabled: true, Recording: true}})
+		}
+		live()
+		time.Sleep(2 * tickEvery)
+		synctest.Wait()
+		changed := fleetSide(r.a).StateChanged()
+		select {
+		case <-changed:
+		default:
+		}
+		for range 5 {
+			live()
+			time.Sleep(tickEvery)
+			synctest.Wait()
+		}
+		select {
+		case <-changed:
+			t.Errorf("state signalled as changed while it stayed %+v", r.state())
+		default:
+		}
+		// A new config version alone is a change.
+		if _, errs := fleetSide(r.a).ApplyConfig(context.Background(), 9, []byte(`{"capture":{"video":"test"}}`)); len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		synctest.Wait()
+		select {
+		case <-changed:
+		default:
+			t.Error("a new config version was not signalled")
+		}
+		if m := fleetSide(r.a).Meta(); m.TelemetryIntervalS != 10 {
+			t.Errorf("meta telemetry interval %d s, want 10", m.TelemetryIntervalS)
+		}
+	})
+}
+
+// A config that validates but cannot be planned while the pipeline runs is
+// refused, and the running one is untouched.
+func TestUnplannableConfigRefusedWhileRunning(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newBRig(t, hdmiConfig(), hdmiDetection(), nil)
+		defer r.stop()
+		synctest.Wait()
+		_, errs := fleetSide(r.a).ApplyConfig(context.Background(), 5, []byte(`{"capture":{"video":"/dev/video9"},"outputs":[],"record":{"enabled":false}}`))
+		if len(errs) != 1 || !strings.Contains(errs[0].Msg, "cannot plan a pipeline") {
+			t.Errorf("errors %v", errs)
+		}
+		synctest.Wait()
+		if st := r.state(); st.ConfigVersion != 0 || len(r.rt().Calls()) != 0 {
+			t.Errorf("a refused config changed things: version %d, pipeline %v", st.ConfigVersion, r.rt().Calls())
+		}
+	})
+}
+
+// A changed EDID is loaded into the receivers; a capture moved to an input
+// is planned on what detection finds now; a new slate text re-plans the
+// slate; an unchanged recording folder keeps the telemetry's source.
+func TestApplyFollowsEachSetting(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rx := &receivers{edid: map[string]string{}}
+		cfg := hdmiConfig()
+		cfg.Capture.Video = "test"
+		r := newBRig(t, cfg, hdmiDetection(), func(d *Deps) {
+			d.ApplyEDID = rx.apply
+			d.Health = health.New(health.Options{Sys: loadedSys{}, Net: fakeNet{}, Logger: slog.New(slog.DiscardHandler)})
+		})
+		defer r.stop()
+		synctest.Wait()
+		apply := func(v int64, doc string) {
+			t.Helper()
+			if _, errs := fleetSide(r.a).ApplyConfig(context.Background(), v, []byte(doc)); len(errs) > 0 {
+				t.Fatalf("apply %d: %v", v, errs)
+			}
+			synctest.Wait()
+		}
+		base := `"outputs":[],"record":{"enabled":false}`
+		apply(2, `{"capture":{"video":"test","edid":"/etc/capbox/edid-4k.bin"},`+base+`}`)
+		if got := rx.get("/dev/video0"); got != "/etc/capbox/edid-4k.bin" {
+			t.Errorf("the receiver holds EDID %q after a change", got)
+		}
+		// The signal changed since start (no hotplug event for it).
+		det := hdmiDetection()
+		det.VideoInputs[0].Signal = board.Signal{State: board.SignalLocked, Width: 1280, Height: 720, FPS: 60, FPSExact: 60}
+		r.setDetection(det)
+		apply(3, `{"capture":{"video":"auto","edid":"/etc/capbox/edid-4k.bin"},`+base+`}`)
+		f := r.front()
+		if v := f.lastFront(); v.Kind != pipelines.SourceV4L2 || v.Width != 1280 || v.FPS != 60 {
+			t.Errorf("capture moved to the input at %s %dx%d@%d, want 1280x720@60", v.Kind, v.Width, v.Height, v.FPS)
+		}
+		apply(4, `{"capture":{"video":"auto","edid":"/etc/capbox/edid-4k.bin"},"slate":{"text":"Lunch until 2"},`+base+`}`)
+		f.fmu.Lock()
+		slate := f.slate
+		f.fmu.Unlock()
+		if slate == nil || !strings.Contains(fmt.Sprint(slate.Chain), "Lunch until 2") {
+			t.Errorf("the slate was not re-planned with its new text: %+v", slate)
+		}
+		time.Sleep(11 * time.Second)
+		synctest.Wait()
+		if tel := fleetSide(r.a).Telemetry(); tel.Sys.Load1 != 7.25 {
+			t.Errorf("the telemetry's source changed without a new recording folder: load %v", tel.Sys.Load1)
+		}
+		apply(5, `{"capture":{"video":"auto","edid":"/etc/capbox/edid-4k.bin"},"fleet":{"telemetry_interval":"30s"},`+base+`}`)
+		time.Sleep(31 * time.Second)
+		synctest.Wait()
+		if tel := fleetSide(r.a).Telemetry(); tel.IntervalS != 30 {
+			t.Errorf("telemetry every %d s after the change, want 30", tel.IntervalS)
+		}
+	})
+}
+
+// A box without metrics or a fleet logs no error about them.
+func TestNoMetricsNoFleetNoErrors(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		log := &records{}
+		cfg := config.Default()
+		cfg.Capture.Video = "test"
+		r := newBRig(t, cfg, board.Detection{}, func(d *Deps) { d.Logger = slog.New(log) })
+		defer r.stop()
+		synctest.Wait()
+		log.mu.Lock()
+		defer log.mu.Unlock()
+		for _, m := range log.msgs {
+			if strings.HasPrefix(m, "ERROR") {
+				t.Errorf("logged %q", m)
+			}
+		}
+	})
+}
+
+// SIGHUP with the config file gone refuses (the defaults do not replace
+// the running config); with a good file, the log says it was reloaded.
+func TestReloadWithoutTheFile(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		log := &records{}
+		path := filepath.Join(t.TempDir(), "capbox.yaml")
+		doc := "capture: {video: test}\noutputs: []\nrecord: {enabled: false}\n"
+		if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(path, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reload := make(chan struct{}, 1)
+		r := newBRig(t, cfg, board.Detection{}, func(d *Deps) { d.Reload, d.ConfigPath, d.Logger = reload, path, slog.New(log) })
+		defer r.stop()
+		synctest.Wait()
+		reload <- struct{}{}
+		synctest.Wait()
+		if log.count("INFO config reloaded") != 1 || log.count("ERROR config reload refused, the old config keeps running") != 0 {
+			t.Errorf("a good reload: %v", log.msgs)
+		}
+		drainEvents(r.a)
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		reload <- struct{}{}
+		synctest.Wait()
+		if evs := eventTypes(drainEvents(r.a)); !slices.Equal(evs, []string{wire.EvtConfigRejected}) {
+			t.Errorf("reload without the file: events %v", evs)
+		}
+		if p := r.rt().Calls(); len(p) != 0 {
+			t.Errorf("the defaults replaced the running config: %v", p)
 		}
 	})
 }
