@@ -901,7 +901,10 @@ func TestStartsFromTheFleetsAppliedConfig(t *testing.T) {
 		if v := r.state().ConfigVersion; v != 7 {
 			t.Errorf("config version %d, want the applied 7", v)
 		}
-		// The telemetry is the given collector's, and names the version too.
+		// The telemetry is the given collector's, and names the version too
+		// (from the sample after start: the first may be taken before).
+		time.Sleep(health.DefaultInterval + time.Second)
+		synctest.Wait()
 		if tel := fleetSide(r.a).Telemetry(); tel.Sys.Load1 != 7.25 || tel.ConfigVersion != 7 {
 			t.Errorf("telemetry load %v, config version %d", tel.Sys.Load1, tel.ConfigVersion)
 		}
