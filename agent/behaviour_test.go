@@ -40,7 +40,9 @@ type frontRuntime struct {
 	fronts      []pipelines.Front
 	slate       *pipelines.Front
 	snapshotErr error
-	outputErr   error
+	// snapshotTakes is how long a snapshot's decode takes.
+	snapshotTakes time.Duration
+	outputErr     error
 }
 
 func (f *frontRuntime) ReplaceVideo(ctx context.Context, v pipelines.Front, e pipelines.EncoderInfo, s *pipelines.Front) error {
@@ -63,6 +65,12 @@ func (f *frontRuntime) lastFront() pipelines.Front {
 func (f *frontRuntime) Snapshot(ctx context.Context) ([]byte, error) {
 	if f.snapshotErr != nil {
 		return nil, f.snapshotErr
+	}
+	// A decode takes its time, and gives up when asked to.
+	select {
+	case <-time.After(f.snapshotTakes):
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 	return f.fakeRuntime.Snapshot(ctx)
 }
@@ -836,7 +844,8 @@ func TestRebootCreatesTheFlagFile(t *testing.T) {
 		flag := filepath.Join(t.TempDir(), "run", "capbox", "reboot")
 		cfg := config.Default()
 		cfg.Capture.Video = "test"
-		r := newBRig(t, cfg, board.Detection{}, func(d *Deps) { d.RebootFlag = flag })
+		log := &records{}
+		r := newBRig(t, cfg, board.Detection{}, func(d *Deps) { d.RebootFlag, d.Logger = flag, slog.New(log) })
 		defer r.stop()
 		synctest.Wait()
 		if _, err := fleetSide(r.a).Command(context.Background(), wire.CmdReboot, wire.Args{}); err != nil {
@@ -850,29 +859,67 @@ func TestRebootCreatesTheFlagFile(t *testing.T) {
 		if b, err := os.ReadFile(flag); err != nil || string(b) != "reboot\n" {
 			t.Errorf("flag file: %q, %v", b, err)
 		}
+		if log.count("INFO reboot requested") != 1 || log.count("ERROR cannot request a reboot") != 0 {
+			t.Errorf("log %v", log.msgs)
+		}
 	})
 }
 
-// A reboot that cannot write its flag file is not reported as requested;
-// the agent keeps running.
+// A reboot that cannot write its flag file (its folder cannot be made, or
+// the flag is a directory) is an error in the log, never "requested"; the
+// agent keeps running.
 func TestRebootFlagUnwritable(t *testing.T) {
+	for _, name := range []string{"folder is a file", "flag is a folder"} {
+		synctest.Test(t, func(t *testing.T) {
+			dir := t.TempDir()
+			flag := filepath.Join(dir, "run", "reboot")
+			if name == "folder is a file" {
+				if err := os.WriteFile(filepath.Join(dir, "run"), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := os.MkdirAll(flag, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			log := &records{}
+			cfg := config.Default()
+			cfg.Capture.Video = "test"
+			r := newBRig(t, cfg, board.Detection{}, func(d *Deps) { d.RebootFlag, d.Logger = flag, slog.New(log) })
+			defer r.stop()
+			synctest.Wait()
+			if _, err := fleetSide(r.a).Command(context.Background(), wire.CmdReboot, wire.Args{}); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(2 * time.Second)
+			synctest.Wait()
+			if log.count("ERROR cannot request a reboot") != 1 || log.count("INFO reboot requested") != 0 {
+				t.Errorf("%s: log %v", name, log.msgs)
+			}
+			if r.state().Mode == "" {
+				t.Errorf("%s: the agent stopped publishing", name)
+			}
+		})
+	}
+}
+
+// A snapshot's decode may take a few seconds, not more than five.
+func TestSnapshotWaitsFiveSeconds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, "run"), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
 		cfg := config.Default()
 		cfg.Capture.Video = "test"
-		r := newBRig(t, cfg, board.Detection{}, func(d *Deps) { d.RebootFlag = filepath.Join(dir, "run", "reboot") })
+		r := newBRig(t, cfg, board.Detection{}, nil)
 		defer r.stop()
 		synctest.Wait()
-		if _, err := fleetSide(r.a).Command(context.Background(), wire.CmdReboot, wire.Args{}); err != nil {
-			t.Fatal(err)
+		f := r.front()
+		f.snapshotTakes = 4 * time.Second
+		if res, err := fleetSide(r.a).Command(context.Background(), wire.CmdSnapshot, wire.Args{}); err != nil || len(res.JPEG) == 0 {
+			t.Errorf("a 4 s decode: %v", err)
 		}
-		time.Sleep(2 * time.Second)
-		synctest.Wait()
-		if r.state().Mode == "" {
-			t.Error("the agent stopped publishing")
+		f.snapshotTakes = 6 * time.Second
+		start := time.Now()
+		_, err := fleetSide(r.a).Command(context.Background(), wire.CmdSnapshot, wire.Args{})
+		var ce *fleet.CommandError
+		if !errors.As(err, &ce) || ce.Code != wire.CodeNoSignal || time.Since(start) != 5*time.Second {
+			t.Errorf("a 6 s decode: %v after %s", err, time.Since(start))
 		}
 	})
 }
@@ -983,6 +1030,7 @@ func TestDeviceIDFromSerial(t *testing.T) {
 		{"AB:CD-EF", "capbox-abcdef"},
 		{"123456789012", "capbox-123456789012"},
 		{"0123456789abc", "capbox-123456789abc"},
+		{"zz-99-AZ", "capbox-zz99az"},
 	}
 	for _, c := range cases {
 		root := t.TempDir()

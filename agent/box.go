@@ -148,12 +148,13 @@ func (a *Agent) reboot() {
 			a.link.SetStopReason(wire.ReasonReboot)
 		}
 		a.stopFleet()
-		if err := os.MkdirAll(filepath.Dir(a.deps.RebootFlag), 0o755); err == nil {
+		err := os.MkdirAll(filepath.Dir(a.deps.RebootFlag), 0o755)
+		if err == nil {
 			err = os.WriteFile(a.deps.RebootFlag, []byte("reboot\n"), 0o644)
-			if err != nil {
-				a.log.Error("cannot request a reboot", "err", err)
-				return
-			}
+		}
+		if err != nil {
+			a.log.Error("cannot request a reboot", "err", err)
+			return
 		}
 		a.log.Info("reboot requested")
 	})
