@@ -9,8 +9,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -1775,4 +1777,40 @@ func TestReloadWithoutTheFile(t *testing.T) {
 			t.Errorf("the defaults replaced the running config: %v", p)
 		}
 	})
+}
+
+// The metrics endpoint turned on by a config from the fleet serves the
+// box's moods on loopback. Real time: the endpoint is a real HTTP server.
+func TestMetricsTurnedOnByTheFleet(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	cfg := config.Default()
+	cfg.Capture.Video = "test"
+	r := newBRig(t, cfg, board.Detection{}, nil)
+	defer r.stop()
+	for deadline := time.Now().Add(10 * time.Second); r.rt() == nil && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond) // the fleet link starts once the agent runs
+	}
+	doc := fmt.Sprintf(`{"capture":{"video":"test"},"metrics":{"listen":%q}}`, addr)
+	if _, errs := fleetSide(r.a).ApplyConfig(context.Background(), 2, []byte(doc)); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	var body string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		body = string(b)
+		break
+	}
+	if !strings.Contains(body, `capbox_mood{`) {
+		t.Errorf("no moods at http://%s/metrics: %q", addr, body)
+	}
 }
