@@ -299,3 +299,30 @@ outputs:
 		t.Error("AsErrors(nil)")
 	}
 }
+
+// CAPBOX_OUTPUTS_<i>_<key> changes output i, or adds one right after the
+// last; any other index is an error naming the variable.
+func TestEnvOutputIndexes(t *testing.T) {
+	cfg := Default() // one output, "live"
+	if err := ApplyEnv(&cfg, []string{"CAPBOX_OUTPUTS_0_URL=srt://127.0.0.1:9100", "CAPBOX_OUTPUTS_1_NAME=b", "CAPBOX_OUTPUTS_1_URL=srt://127.0.0.1:9101"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Outputs) != 2 || cfg.Outputs[0].Name != "live" || cfg.Outputs[0].URL != "srt://127.0.0.1:9100" || cfg.Outputs[1].Name != "b" {
+		t.Errorf("outputs %+v", cfg.Outputs)
+	}
+	for _, v := range []string{"CAPBOX_OUTPUTS_-1_URL=x", "CAPBOX_OUTPUTS_3_URL=x", "CAPBOX_OUTPUTS_X_URL=x", "CAPBOX_OUTPUTS_0=x", "CAPBOX_OUTPUTS_0_COLOUR=red"} {
+		c := Default()
+		c.Outputs = append(c.Outputs, Output{Name: "second", URL: "srt://127.0.0.1:9200"})
+		es := AsErrors(ApplyEnv(&c, []string{v}))
+		name, _, _ := strings.Cut(v, "=")
+		if len(es) != 1 || es[0].Path != name {
+			t.Errorf("%s: %v", v, es)
+		}
+	}
+	// Environment values parse as the file's do; strings stay literal.
+	c := Default()
+	err := ApplyEnv(&c, []string{"CAPBOX_ENCODE_ZERO_COPY=false", "CAPBOX_SLATE_TEXT=42", "CAPBOX_RECORD_SEGMENT=90s", "CAPBOX_LOG_LEVEL=debug", "capbox_log_level=error"})
+	if err != nil || c.Encode.ZeroCopy || c.Slate.Text != "42" || c.Record.Segment.D() != 90*time.Second || c.Log.Level != "debug" {
+		t.Errorf("%v: %+v", err, c)
+	}
+}
