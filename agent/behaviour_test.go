@@ -1814,3 +1814,34 @@ func TestMetricsTurnedOnByTheFleet(t *testing.T) {
 		t.Errorf("no moods at http://%s/metrics: %q", addr, body)
 	}
 }
+
+// While the box has a fleet link, its device id cannot change (the fleet
+// knows it by that id); everything else can. Real time: the link dials a
+// loopback port where no broker listens.
+func TestDeviceIDFixedWhileLinked(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	broker := "mqtt://" + l.Addr().String()
+	_ = l.Close()
+	cfg := config.Default()
+	cfg.Capture.Video = "test"
+	cfg.Device.ID = "room-1"
+	cfg.Fleet.Broker = broker
+	r := newBRig(t, cfg, board.Detection{}, nil)
+	defer r.stop()
+	for deadline := time.Now().Add(10 * time.Second); r.rt() == nil && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	doc := func(id string) []byte {
+		return []byte(fmt.Sprintf(`{"device":{"id":%q},"capture":{"video":"test"},"fleet":{"broker":%q}}`, id, broker))
+	}
+	_, errs := fleetSide(r.a).ApplyConfig(context.Background(), 2, doc("room-2"))
+	if len(errs) != 1 || errs[0].Path != "device.id" {
+		t.Errorf("a new device id while linked: %v", errs)
+	}
+	if _, errs := fleetSide(r.a).ApplyConfig(context.Background(), 3, doc("room-1")); len(errs) != 0 {
+		t.Errorf("the same device id: %v", errs)
+	}
+}
