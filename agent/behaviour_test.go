@@ -1829,7 +1829,8 @@ func TestDeviceIDFixedWhileLinked(t *testing.T) {
 	cfg.Capture.Video = "test"
 	cfg.Device.ID = "room-1"
 	cfg.Fleet.Broker = broker
-	r := newBRig(t, cfg, board.Detection{}, nil)
+	log := &records{}
+	r := newBRig(t, cfg, board.Detection{}, func(d *Deps) { d.Logger = slog.New(log) })
 	defer r.stop()
 	for deadline := time.Now().Add(10 * time.Second); r.rt() == nil && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
@@ -1843,5 +1844,9 @@ func TestDeviceIDFixedWhileLinked(t *testing.T) {
 	}
 	if _, errs := fleetSide(r.a).ApplyConfig(context.Background(), 3, doc("room-1")); len(errs) != 0 {
 		t.Errorf("the same device id: %v", errs)
+	}
+	// Neither touched the fleet settings: the link was not restarted.
+	if n := log.count("INFO fleet link"); n != 1 {
+		t.Errorf("the fleet link was started %d times", n)
 	}
 }
