@@ -597,8 +597,7 @@ func TestLadderTriesEachRung(t *testing.T) {
 				det := hdmiDetection()
 				det.VideoInputs[0].Signal.State = c.signal
 				var tried []pipelines.Rung
-				var r *bRig
-				r = newBRig(t, cfg, det, func(d *Deps) {
+				r := newBRig(t, cfg, det, func(d *Deps) {
 					d.Trial = func(_ context.Context, f pipelines.Front, timeout time.Duration) (time.Duration, error) {
 						if timeout != cfg.Encode.TrialTimeout.D() {
 							t.Errorf("trial timeout %s, want %s", timeout, cfg.Encode.TrialTimeout.D())
