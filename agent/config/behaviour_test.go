@@ -326,3 +326,32 @@ func TestEnvOutputIndexes(t *testing.T) {
 		t.Errorf("%v: %+v", err, c)
 	}
 }
+
+// An error reads "line N: path: message", each part only when known.
+func TestFieldErrorText(t *testing.T) {
+	cases := map[FieldError]string{
+		{Msg: "document is not valid UTF-8"}:             "document is not valid UTF-8",
+		{Path: "encode.bitrate_kbps", Msg: "too low"}:    "encode.bitrate_kbps: too low",
+		{Path: "speling", Line: 10, Msg: "unknown key"}:  "line 10: speling: unknown key",
+		{Line: 1, Msg: "mapping values are not allowed"}: "line 1: mapping values are not allowed",
+	}
+	for e, want := range cases {
+		if got := e.Error(); got != want {
+			t.Errorf("%+v: %q, want %q", e, got, want)
+		}
+	}
+	if got := (Errors{{Path: "a", Msg: "x"}, {Msg: "y"}}).Error(); got != "invalid config: a: x; y" {
+		t.Errorf("Errors: %q", got)
+	}
+}
+
+// The largest size read is 2^62 bytes.
+func TestByteSizeLimit(t *testing.T) {
+	var s ByteSize
+	if err := s.UnmarshalText([]byte("4194304TiB")); err != nil || s != 1<<62 {
+		t.Errorf("2^62 bytes: %d, %v", s, err)
+	}
+	if err := s.UnmarshalText([]byte("4194305TiB")); err == nil {
+		t.Errorf("over 2^62 bytes read as %d", s)
+	}
+}
