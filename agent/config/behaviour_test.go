@@ -355,3 +355,16 @@ func TestByteSizeLimit(t *testing.T) {
 		t.Errorf("over 2^62 bytes read as %d", s)
 	}
 }
+
+// A YAML syntax or type error names its line, on one line.
+func TestYAMLErrorsNameTheLine(t *testing.T) {
+	for doc, line := range map[string]string{
+		"log:\n  level: info\nslate: {text: [\n": "line 3: ",
+		"encode:\n  bitrate_kbps: lots\n":        "line 2: ",
+	} {
+		_, err := Parse([]byte(doc))
+		if err == nil || !strings.Contains(err.Error(), line) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%q: %v, want it at %q", doc, err, line)
+		}
+	}
+}
