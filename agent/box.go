@@ -137,8 +137,16 @@ func outputCommand(f func(Runtime, context.Context, string) error) boxCommand {
 		if !found {
 			return nil, fleet.Rejectf(wire.CodeNoOutput, "no output named %q", args.Name)
 		}
-		return func() error { return f(rt, ctx, args.Name) }, nil
+		return func() error { return a.logFailure(f(rt, ctx, args.Name)) }, nil
 	}
+}
+
+// logFailure logs a runtime command's failure, as rtCall does.
+func (a *Agent) logFailure(err error) error {
+	if err != nil && !errors.Is(err, context.Canceled) {
+		a.log.Warn("pipeline command failed", "err", err)
+	}
+	return err
 }
 
 // recordingCommand starts or stops the configured recording, off the
@@ -152,7 +160,7 @@ func recordingCommand(f func(Runtime, context.Context) error) boxCommand {
 		if !a.cfg.Record.Enabled {
 			return nil, fleet.Rejectf(wire.CodeUnavailable, "recording is not configured")
 		}
-		return func() error { return f(rt, ctx) }, nil
+		return func() error { return a.logFailure(f(rt, ctx)) }, nil
 	}
 }
 
@@ -188,12 +196,13 @@ func (a *Agent) reboot() {
 			a.svc.link.SetStopReason(wire.ReasonReboot)
 		}
 		a.stopFleet()
-		if err := os.MkdirAll(filepath.Dir(a.deps.RebootFlag), 0o755); err == nil {
+		err := os.MkdirAll(filepath.Dir(a.deps.RebootFlag), 0o755)
+		if err == nil {
 			err = os.WriteFile(a.deps.RebootFlag, []byte("reboot\n"), 0o644)
-			if err != nil {
-				a.log.Error("cannot request a reboot", "err", err)
-				return
-			}
+		}
+		if err != nil {
+			a.log.Error("cannot request a reboot", "err", err)
+			return
 		}
 		a.log.Info("reboot requested")
 	})
