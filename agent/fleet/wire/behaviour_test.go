@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"capbox/agent/fleet/wire"
+	"capbox/internal/redact"
 )
 
 // The box's mood is its worst part's, whatever the order the parts come in;
@@ -187,7 +188,7 @@ func TestRedactDoc(t *testing.T) {
 	if err := json.Unmarshal(got, &back); err != nil {
 		t.Fatal(err)
 	}
-	if len(back.Outputs) != 3 || back.Fleet["password"] != wire.Redacted || back.Fleet["broker"] != "mqtts://f" ||
+	if len(back.Outputs) != 3 || back.Fleet["password"] != redact.Redacted || back.Fleet["broker"] != "mqtts://f" ||
 		back.Encode["bitrate_kbps"] != 4000.0 || !strings.Contains(string(got), "latency=200") {
 		t.Errorf("redacted document lost its shape: %s", got)
 	}
