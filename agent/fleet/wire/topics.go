@@ -20,6 +20,7 @@ const (
 	TopicConfigReported = "config/reported"
 	TopicOTAJob         = "ota/job"
 	TopicOTAStatus      = "ota/status"
+	// TopicPreview and TopicMeter (version 1.1) are in watch.go.
 )
 
 var (
@@ -49,7 +50,7 @@ func (t Topics) T(suffix string) string { return t.Base() + suffix }
 
 // boxWrites are the suffixes a box may publish to (PROTOCOL.md ACL).
 var boxWrites = []string{TopicStatus, TopicMeta, TopicState, TopicTelemetry,
-	TopicConfigReported, TopicOTAStatus}
+	TopicPreview, TopicMeter, TopicConfigReported, TopicOTAStatus}
 
 // CheckOutgoing refuses a topic a box must not publish to: anything outside
 // its own prefix, any wildcard, any suffix the ACL does not grant it.
@@ -102,6 +103,8 @@ var deviceACL = []aclRule{
 	{TopicMeta, false, true},
 	{TopicState, false, true},
 	{TopicTelemetry, false, true},
+	{TopicPreview, false, true},
+	{TopicMeter, false, true},
 	{"evt/#", false, true},
 	{"cmd/res/#", false, true},
 	{TopicConfigReported, false, true},
