@@ -1,0 +1,417 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"capbox/agent/fleet/wire"
+	"capbox/internal/simbox"
+)
+
+var webScreenshots = flag.String("web.screenshots", "", "TestDashboard: also write its screenshots (PNG) into this folder")
+
+const chromiumBin = "/usr/bin/chromium"
+
+// browser starts Debian's chromium headless with a fresh profile and the
+// flags that keep it off the network.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumBin); err != nil {
+		t.Skip("chromium is not installed (make deps)")
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumBin),
+		chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true), chromedp.Flag("ignore-certificate-errors", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1500, 1000),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelC := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelC(); cancelA() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	return ctx
+}
+
+// run1 runs browser actions within d.
+func run1(t *testing.T, ctx context.Context, d time.Duration, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	if err := chromedp.Do(c, actions...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// waitJS polls a JavaScript expression until it is true.
+func waitJS(t *testing.T, ctx context.Context, d time.Duration, what, expr string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		c, cancel := context.WithTimeout(ctx, 5*time.Second)
+		ok, err := chromedp.Run(c, chromedp.Evaluate[bool](expr))
+		cancel()
+		if err == nil && ok {
+			return time.Since(start)
+		}
+		if time.Since(start) > d {
+			t.Fatalf("timed out after %s waiting for %s (%s): %v", d, what, expr, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func jsString(t *testing.T, ctx context.Context, expr string) string {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(c, chromedp.Evaluate[string](expr))
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	return s
+}
+
+// fleetLab is mosquitto with the fleet ACL, simulated boxes and a real
+// capboxd on the test pattern, and an observer on the fleet account.
+type fleetLab struct {
+	t      *testing.T
+	dir    string
+	mq     *simbox.Mosquitto
+	pwFile string
+	sims   map[string]*simbox.Box
+	mu     sync.Mutex
+	seen   map[string]int // topic -> messages seen by the observer
+	obs    paho.Client
+}
+
+func startFleetLab(t *testing.T, sims int, real bool) *fleetLab {
+	t.Helper()
+	l := &fleetLab{t: t, dir: t.TempDir(), sims: map[string]*simbox.Box{}, seen: map[string]int{}}
+	users := map[string]string{"fleet": fleetPassword}
+	var ids []string
+	for i := range sims {
+		id := fmt.Sprintf("room-%03d", i)
+		ids = append(ids, id)
+		users[id] = boxPassword(id)
+	}
+	if real {
+		users["room-live"] = boxPassword("room-live")
+	}
+	mq, err := simbox.StartMosquitto(l.dir, users, "fleet")
+	if errors.Is(err, simbox.ErrNoMosquitto) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.mq = mq
+	t.Cleanup(mq.Stop)
+	l.pwFile = filepath.Join(l.dir, "fleet.pw")
+	if err := os.WriteFile(l.pwFile, []byte(fleetPassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	for _, id := range ids {
+		b := simbox.New(simbox.Options{ID: id, Broker: mq.URL, Password: boxPassword(id), TelemetryInterval: 2 * time.Second})
+		l.sims[id] = b
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = b.Run(ctx) }()
+	}
+	if real {
+		l.startCapboxd()
+	}
+	// The observer counts what reaches the fleet account.
+	target, _ := wire.ParseBrokerURL(mq.URL, false)
+	o := paho.NewClientOptions().AddBroker(target.URL).SetClientID("observer").SetUsername("fleet").SetPassword(fleetPassword).
+		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
+			l.mu.Lock()
+			l.seen[m.Topic()]++
+			l.mu.Unlock()
+		})
+	l.obs = paho.NewClient(o)
+	if tok := l.obs.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal("observer:", tok.Error())
+	}
+	t.Cleanup(func() { l.obs.Disconnect(0) })
+	if tok := l.obs.Subscribe("capbox/+/preview", 0, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal("observer:", tok.Error())
+	}
+	return l
+}
+
+func (l *fleetLab) previews() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, v := range l.seen {
+		n += v
+	}
+	return n
+}
+
+var (
+	capboxdOnce sync.Once
+	capboxdBin  string
+	capboxdErr  error
+)
+
+// startCapboxd runs the real agent (built once) on the test pattern with
+// its 1 kHz tone, an SRT listener, a recording and the fleet link.
+func (l *fleetLab) startCapboxd() {
+	t := l.t
+	capboxdOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "capboxd-web-test")
+		if err != nil {
+			capboxdErr = err
+			return
+		}
+		capboxdBin = filepath.Join(dir, "capboxd")
+		out, err := exec.Command("go", "build", "-o", capboxdBin, "capbox/cmd/capboxd").CombinedOutput()
+		if err != nil {
+			capboxdErr = fmt.Errorf("build capboxd: %v\n%s", err, out)
+		}
+	})
+	if capboxdErr != nil {
+		t.Fatal(capboxdErr)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srtPort := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	pw := filepath.Join(l.dir, "room-live.pw")
+	if err := os.WriteFile(pw, []byte(boxPassword("room-live")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`device: {id: room-live}
+capture: {video: test, audio: test}
+encode: {bitrate_kbps: 300, max_width: 320, max_height: 180, max_fps: 10}
+outputs:
+  - {name: primary, url: "srt://127.0.0.1:%d?mode=listener"}
+record: {enabled: true, path: %s, segment: 30s}
+fleet: {broker: "%s", password_file: %s, telemetry_interval: 2s}
+`, srtPort, filepath.Join(l.dir, "rec"), l.mq.URL, pw)
+	cfgFile := filepath.Join(l.dir, "capbox.yaml")
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(capboxdBin, "run", "-c", cfgFile)
+	cmd.Env = append(os.Environ(), "STATE_DIRECTORY="+filepath.Join(l.dir, "state"))
+	logf, err := os.Create(filepath.Join(l.dir, "capboxd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		logf.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("capboxd log:\n%s", b)
+		}
+	})
+}
+
+var dashboardLine = regexp.MustCompile(`dashboard on (https?://[0-9.:\[\]]+)`)
+
+// dashboard runs `capboxctl web` against the lab and returns its URL.
+func (l *fleetLab) dashboard(args ...string) string {
+	t := l.t
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	var errw bytes.Buffer
+	done := make(chan int)
+	full := append([]string{"--broker", l.mq.URL, "--password-file", l.pwFile, "web", "--listen", "127.0.0.1:0"}, args...)
+	go func() {
+		done <- run(ctx, full, pw, &errw)
+		pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	if !sc.Scan() {
+		cancel()
+		<-done
+		t.Fatalf("capboxctl web printed nothing: %s", errw.String())
+	}
+	m := dashboardLine.FindStringSubmatch(sc.Text())
+	if m == nil {
+		t.Fatalf("capboxctl web said %q", sc.Text())
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("capboxctl web exited %d: %s", code, errw.String())
+		}
+	})
+	return m[1]
+}
+
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	buf, err := chromedp.Run(c, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if _, err := png.Decode(bytes.NewReader(buf)); err != nil {
+		t.Fatalf("screenshot is no PNG: %v", err)
+	}
+	if *webScreenshots != "" {
+		if err := os.WriteFile(filepath.Join(*webScreenshots, name), buf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestDashboard drives the dashboard in a real browser against mosquitto,
+// one real capboxd on the test pattern and 50 simulated boxes.
+func TestDashboard(t *testing.T) {
+	l := startFleetLab(t, 50, true)
+	url := l.dashboard("--lease", "4s", "--preview-interval", "1s")
+	ctx := browser(t)
+
+	run1(t, ctx, 30*time.Second, "open the grid", chromedp.Navigate(url))
+	waitJS(t, ctx, 60*time.Second, "51 rooms", `document.querySelectorAll("#grid .tile").length === 51`)
+
+	// A room's preview is a JPEG that decodes in the browser and changes
+	// over time (the clock).
+	const simRoom = "room-000"
+	waitJS(t, ctx, 20*time.Second, "a preview", `(() => { const i = document.querySelector("#t-room-000 .pv img");
+		return !!i && i.complete && i.naturalWidth === 320 && i.naturalHeight === 180 })()`)
+	first := fetchJPEG(t, url+"/preview/"+simRoom)
+	time.Sleep(1500 * time.Millisecond)
+	if second := fetchJPEG(t, url+"/preview/"+simRoom); bytes.Equal(first, second) {
+		t.Error("the preview did not change in 1.5 s")
+	}
+
+	// The meter moves while the tone plays and drops when muted.
+	peak := `Number((document.querySelector("#t-room-000 .mt i") || {dataset: {}}).dataset.peak || -999)`
+	waitJS(t, ctx, 10*time.Second, "the meter with the tone", peak+` > -25 && `+peak+` < -10`)
+	var seenPeaks = map[string]bool{}
+	for range 10 {
+		seenPeaks[jsString(t, ctx, `String(`+peak+`)`)] = true
+		time.Sleep(150 * time.Millisecond)
+	}
+	if len(seenPeaks) < 2 {
+		t.Errorf("the meter did not move: %v", seenPeaks)
+	}
+	l.sims[simRoom].SetMuted(true)
+	waitJS(t, ctx, 5*time.Second, "the meter at silence", peak+` === -120`)
+
+	// Pulling the signal turns the tile's alert on within 2 s.
+	l.sims["room-001"].SetSignal(false)
+	took := waitJS(t, ctx, 10*time.Second, "the alert", `document.querySelector("#t-room-001").classList.contains("alert")`)
+	t.Logf("no-signal alert on the tile %s after the signal was pulled", took.Round(time.Millisecond))
+	if took > 2*time.Second {
+		t.Errorf("the alert took %s, want within 2 s", took)
+	}
+	l.sims["room-002"].SetOutput("youtube", wire.OutputDown)
+	l.sims["room-003"].SetTempC(86)
+	waitJS(t, ctx, 20*time.Second, "alerts on top", `(() => { const t = document.getElementById("alerts").textContent;
+		return t.includes("room-001") && t.includes("room-002") && t.includes("room-003") })()`)
+	waitJS(t, ctx, 10*time.Second, "the real room's tile", `!!document.querySelector("#t-room-live .sig") &&
+		document.querySelector("#t-room-live h2 .mood").textContent !== "waking"`)
+	screenshot(t, ctx, "dashboard.png")
+
+	// With the page closed, the boxes stop publishing previews within the
+	// lease time (4 s here).
+	run1(t, ctx, 10*time.Second, "close the page", chromedp.Navigate("about:blank"))
+	closed := time.Now()
+	deadline := closed.Add(4*time.Second + 1500*time.Millisecond)
+	time.Sleep(time.Until(deadline))
+	before := l.previews()
+	time.Sleep(3 * time.Second)
+	if after := l.previews(); after != before {
+		t.Errorf("%d previews published 5.5 to 8.5 s after the page closed (lease 4 s)", after-before)
+	}
+
+	// The room page: restart an output of the real capboxd; the answer
+	// shows on the page.
+	run1(t, ctx, 30*time.Second, "open the real room", chromedp.Navigate(url+"/room/room-live"))
+	waitJS(t, ctx, 20*time.Second, "the output row", `!!document.querySelector('button[data-cmd="restart_output"][data-name="primary"]')`)
+	run1(t, ctx, 10*time.Second, "click restart output", chromedp.Click(chromedp.CSS(`button[data-cmd="restart_output"][data-name="primary"]`)))
+	waitJS(t, ctx, 40*time.Second, "the answer", `(() => { const a = document.querySelector("#answers li");
+		return !!a && a.textContent.includes("restart_output") && a.textContent.includes("name=primary") && a.querySelector(".status").textContent === "ok" })()`)
+
+	// A bad config shows its errors by path: first by the agent's rules,
+	// here, before anything is sent ...
+	setConfig(t, ctx, "device: {id: room-live}\nencode: {bitrate_kbps: 1}\noutputs:\n  - {name: primary, url: \"ftp://example.org/x\"}\n")
+	waitJS(t, ctx, 10*time.Second, "errors by path", `(() => { const t = document.getElementById("cfg-result").textContent;
+		return t.includes("encode.bitrate_kbps") && t.includes("outputs[0].url") })()`)
+	// ... then by the box itself, which refuses a new device id.
+	setConfig(t, ctx, "device: {id: room-other}\ncapture: {video: test, audio: test}\n")
+	waitJS(t, ctx, 30*time.Second, "the box's report by path", `(() => { const e = document.getElementById("report-errors");
+		return !!e && e.textContent.includes("device.id") })()`)
+	screenshot(t, ctx, "dashboard-room.png")
+}
+
+func setConfig(t *testing.T, ctx context.Context, yaml string) {
+	t.Helper()
+	run1(t, ctx, 10*time.Second, "write the config",
+		chromedp.SetValue(chromedp.ID("cfg-text"), yaml),
+		chromedp.Click(chromedp.CSS(`#cfg button[type="submit"]`)))
+}
+
+// fetchJPEG gets an image as a browser would (a session cookie comes
+// with the first answer) and decodes it.
+func fetchJPEG(t *testing.T, url string) []byte {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	r, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	b, _ := io.ReadAll(r.Body)
+	if r.StatusCode != http.StatusOK || r.Header.Get("Content-Type") != "image/jpeg" {
+		t.Fatalf("%s: %s %s", url, r.Status, r.Header.Get("Content-Type"))
+	}
+	if _, err := jpeg.Decode(bytes.NewReader(b)); err != nil {
+		t.Fatalf("%s: not a JPEG: %v", url, err)
+	}
+	return b
+}
+
+var _ = strings.Contains
