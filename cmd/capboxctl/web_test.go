@@ -6,19 +6,29 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"image/jpeg"
 	"image/png"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -26,7 +36,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 
+	"capbox/agent/fleet/broker"
 	"capbox/agent/fleet/wire"
 	"capbox/internal/simbox"
 )
@@ -90,7 +103,7 @@ func jsString(t *testing.T, ctx context.Context, expr string) string {
 	t.Helper()
 	c, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	s, err := chromedp.Run(c, chromedp.Evaluate[string](expr))
+	s, err := chromedp.Run(c, chromedp.Evaluate[string](expr, chromedp.EvalAwaitPromise))
 	if err != nil {
 		t.Fatalf("%s: %v", expr, err)
 	}
@@ -414,4 +427,238 @@ func fetchJPEG(t *testing.T, url string) []byte {
 	return b
 }
 
-var _ = strings.Contains
+
+// selfSigned writes a certificate and key for 127.0.0.1 and 192.0.2.1.
+func selfSigned(t *testing.T, dir string) (cert, key string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "dashboard"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("192.0.2.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(k)
+	cert, key = filepath.Join(dir, "web.crt"), filepath.Join(dir, "web.key")
+	_ = os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	_ = os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	return cert, key
+}
+
+// everyRoute is every page and action of the dashboard, as a logged-out
+// visitor would try them.
+var everyRoute = []struct{ method, path string }{
+	{"GET", "/"}, {"GET", "/room/room-000"}, {"GET", "/preview/room-000"}, {"GET", "/snapshot/room-000"},
+	{"GET", "/events"}, {"GET", "/events?room=room-000"}, {"GET", "/nosuch"},
+	{"POST", "/api/watch"}, {"POST", "/api/room/room-000/cmd/reboot"}, {"POST", "/api/room/room-000/cmd/restart_output"},
+	{"POST", "/api/room/room-000/config"}, {"POST", "/logout"},
+}
+
+// refusesLoggedOut checks that nothing but the login page answers.
+func refusesLoggedOut(t *testing.T, c *http.Client, base string) {
+	t.Helper()
+	for _, r := range everyRoute {
+		req, _ := http.NewRequest(r.method, base+r.path, strings.NewReader("name=primary&yaml=x"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", r.method, r.path, err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		loginPage := res.Request.URL.Path == "/login"
+		if res.StatusCode < 400 && !loginPage || strings.Contains(string(body), "room-000") {
+			t.Errorf("logged out, %s %s answered %s at %s", r.method, r.path, res.Status, res.Request.URL.Path)
+		}
+	}
+}
+
+// TestDashboardLogin: with logins, everything but the login page is
+// refused to a logged-out browser; a read-only user sees the rooms and
+// can change nothing; secrets never show.
+func TestDashboardLogin(t *testing.T) {
+	l := startFleetLab(t, 3, false)
+	users := filepath.Join(l.dir, "web.passwd")
+	for u, p := range map[string]string{"ops": "ops-password-1", "viewer": "viewer-password-1"} {
+		if err := broker.SetPassword(users, u, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cert, key := selfSigned(t, l.dir)
+	// The desired config of room-000 holds an inline stream key.
+	desired := `{"v":1,"version":1,"config":{"device":{"id":"room-000"},"outputs":[{"name":"yt","url":"rtmp://a.example.org/live2","key":"` + streamKey + `"}]}}`
+	if tok := l.obs.Publish("capbox/room-000/config/desired", 1, true, desired); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	url := l.dashboard("--tls-cert", cert, "--tls-key", key, "--users", users, "--read-only", "viewer")
+	if !strings.HasPrefix(url, "https://") {
+		t.Fatalf("served %s", url)
+	}
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	refusesLoggedOut(t, c, url)
+
+	ctx := browser(t)
+	run1(t, ctx, 30*time.Second, "open", chromedp.Navigate(url))
+	waitJS(t, ctx, 10*time.Second, "the login page", `location.pathname === "/login" && !!document.querySelector('input[name="password"]')`)
+	run1(t, ctx, 20*time.Second, "log in as viewer",
+		chromedp.SetValue(chromedp.CSS(`input[name="user"]`), "viewer"),
+		chromedp.SetValue(chromedp.CSS(`input[name="password"]`), "viewer-password-1"),
+		chromedp.Click(chromedp.CSS(`.login button`)))
+	waitJS(t, ctx, 30*time.Second, "3 rooms", `document.querySelectorAll("#grid .tile").length === 3`)
+	run1(t, ctx, 30*time.Second, "open a room", chromedp.Navigate(url+"/room/room-000"))
+	waitJS(t, ctx, 10*time.Second, "no commands for a viewer", `document.body.classList.contains("ro") &&
+		getComputedStyle(document.querySelector(".actions")).display === "none"`)
+	html := jsString(t, ctx, `document.documentElement.outerHTML`)
+	if strings.Contains(html, streamKey) || !strings.Contains(html, "room-000") {
+		t.Error("the room page shows the stream key, or not the room")
+	}
+	// The viewer's own session and token still cannot act.
+	status := jsString(t, ctx, `(async () => { const r = await fetch("/api/room/room-000/cmd/reboot", {method: "POST",
+		headers: {"X-CSRF-Token": document.querySelector('meta[name="csrf"]').content, "Content-Type": "application/x-www-form-urlencoded"}, body: ""});
+		return String(r.status) })()`)
+	if status != "403" {
+		t.Errorf("a viewer's reboot answered %s", status)
+	}
+	// Without the CSRF token an operator is refused too.
+	run1(t, ctx, 10*time.Second, "log out", chromedp.Navigate(url+"/"), chromedp.Click(chromedp.CSS(`.logout button`)))
+	waitJS(t, ctx, 10*time.Second, "logged out", `location.pathname === "/login"`)
+	run1(t, ctx, 20*time.Second, "log in as ops", chromedp.SetValue(chromedp.CSS(`input[name="user"]`), "ops"),
+		chromedp.SetValue(chromedp.CSS(`input[name="password"]`), "ops-password-1"), chromedp.Click(chromedp.CSS(`.login button`)))
+	waitJS(t, ctx, 30*time.Second, "3 rooms", `document.querySelectorAll("#grid .tile").length === 3`)
+	status = jsString(t, ctx, `(async () => { const r = await fetch("/api/room/room-000/cmd/ping", {method: "POST", body: ""}); return String(r.status) })()`)
+	if status != "403" {
+		t.Errorf("an action without the CSRF token answered %s", status)
+	}
+	status = jsString(t, ctx, `(async () => { const r = await fetch("/api/room/room-000/cmd/ping", {method: "POST",
+		headers: {"X-CSRF-Token": document.querySelector('meta[name="csrf"]').content}, body: ""}); return String(r.status) })()`)
+	if status != "202" {
+		t.Errorf("an operator's ping answered %s", status)
+	}
+	// Five wrong passwords from one address, then even the right one waits.
+	for range 5 {
+		res, err := c.PostForm(url+"/login", neturl.Values{"user": {"ops"}, "password": {"wrong"}})
+		if err == nil {
+			res.Body.Close()
+		}
+	}
+	res, err := c.PostForm(url+"/login", neturl.Values{"user": {"ops"}, "password": {"ops-password-1"}})
+	if err != nil || res.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("login after 5 failures: %v %v", res.Status, err)
+	}
+}
+
+// TestDashboardOffLoopback: a listener that is not loopback (here an
+// address in a network namespace the test makes) is refused without TLS
+// and logins, and with them refuses every page and action logged out.
+func TestDashboardOffLoopback(t *testing.T) {
+	l := startFleetLab(t, 1, false)
+	var out, errw bytes.Buffer
+	code := run(context.Background(), []string{"--broker", l.mq.URL, "--password-file", l.pwFile, "web", "--listen", "0.0.0.0:0"}, &out, &errw)
+	if code != exitUsage || !strings.Contains(errw.String(), "TLS and logins") {
+		t.Fatalf("a plain listener on every address: exit %d, %s", code, errw.String())
+	}
+	ns := testNamespace(t)
+	users := filepath.Join(l.dir, "web.passwd")
+	if err := broker.SetPassword(users, "ops", "ops-password-1"); err != nil {
+		t.Fatal(err)
+	}
+	cert, key := selfSigned(t, l.dir)
+	// run listens on this goroutine's thread, inside the namespace; the
+	// broker session is dialled from other threads, outside it.
+	urlc := make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	pr, pw := io.Pipe()
+	go func() {
+		runtime.LockOSThread() // this thread stays in the namespace and dies with the goroutine
+		if err := netns.Set(ns); err != nil {
+			done <- -1
+			pw.Close()
+			return
+		}
+		done <- run(ctx, []string{"--broker", l.mq.URL, "--password-file", l.pwFile, "web", "--listen", "192.0.2.1:0",
+			"--tls-cert", cert, "--tls-key", key, "--users", users}, pw, io.Discard)
+		pw.Close()
+	}()
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if m := dashboardLine.FindStringSubmatch(sc.Text()); m != nil {
+				urlc <- m[1]
+			}
+		}
+	}()
+	var base string
+	select {
+	case base = <-urlc:
+	case code := <-done:
+		t.Fatalf("capboxctl web in the namespace exited %d", code)
+	case <-time.After(20 * time.Second):
+		t.Fatal("capboxctl web did not start in the namespace")
+	}
+	defer func() { cancel(); <-done }()
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) { return dialIn(ctx, ns, network, addr) }}}
+	refusesLoggedOut(t, c, base)
+}
+
+// testNamespace makes a network namespace whose lo also holds 192.0.2.1
+// (TEST-NET-1): nothing there reaches any network.
+func testNamespace(t *testing.T) netns.NsHandle {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("a network namespace needs root")
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer orig.Close()
+	ns, err := netns.New()
+	if err != nil {
+		t.Skipf("no network namespace: %v", err)
+	}
+	defer func() { _ = netns.Set(orig) }()
+	// TEST-NET-1 on the namespace's own lo: an address that is not
+	// loopback, reachable only inside.
+	lo, err := netlink.LinkByName("lo")
+	if err == nil {
+		err = netlink.LinkSetUp(lo)
+	}
+	if err == nil {
+		addr, _ := netlink.ParseAddr("192.0.2.1/32")
+		err = netlink.AddrAdd(lo, addr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Close() })
+	return ns
+}
+
+// dialIn opens a connection from inside the namespace.
+func dialIn(ctx context.Context, ns netns.NsHandle, network, addr string) (net.Conn, error) {
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		if err := netns.Set(ns); err != nil {
+			ch <- result{nil, err}
+			return
+		}
+		var d net.Dialer
+		c, err := d.DialContext(ctx, network, addr)
+		ch <- result{c, err}
+	}()
+	r := <-ch
+	return r.c, r.err
+}

@@ -84,8 +84,6 @@ const (
 	// clientQueue is how many pushes a slow browser may lag; past it the
 	// browser is dropped (its EventSource reconnects and reloads).
 	clientQueue = 64
-	// configWait is how long a sent config waits for the box's report.
-	configWait = 2 * time.Minute
 )
 
 // Server is the dashboard. Make it with New, run it with Run.
