@@ -320,12 +320,16 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 // TestDashboard drives the dashboard in a real browser against mosquitto,
 // one real capboxd on the test pattern and 50 simulated boxes.
 func TestDashboard(t *testing.T) {
+	t0 := time.Now()
+	stage := func(what string) { t.Logf("%5.1fs %s", time.Since(t0).Seconds(), what) }
 	l := startFleetLab(t, 50, true)
+	stage("mosquitto, capboxd and 50 simulated boxes started")
 	url := l.dashboard("--lease", "4s", "--preview-interval", "1s")
 	ctx := browser(t)
 
 	run1(t, ctx, 30*time.Second, "open the grid", chromedp.Navigate(url))
 	waitJS(t, ctx, 60*time.Second, "51 rooms", `document.querySelectorAll("#grid .tile").length === 51`)
+	stage("the grid shows 51 rooms")
 
 	// A room's preview is a JPEG that decodes in the browser and changes
 	// over time (the clock).
@@ -366,6 +370,7 @@ func TestDashboard(t *testing.T) {
 	waitJS(t, ctx, 10*time.Second, "the real room's tile", `!!document.querySelector("#t-room-live .sig") &&
 		document.querySelector("#t-room-live h2 .mood").textContent !== "waking"`)
 	screenshot(t, ctx, "dashboard.png")
+	stage("previews, meters, alerts")
 
 	// With the page closed, the boxes stop publishing previews within the
 	// lease time (4 s here).
@@ -379,6 +384,7 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("%d previews published 5.5 to 8.5 s after the page closed (lease 4 s)", after-before)
 	}
 
+	stage("no preview after the lease")
 	// The room page: restart an output of the real capboxd; the answer
 	// shows on the page.
 	run1(t, ctx, 30*time.Second, "open the real room", chromedp.Navigate(url+"/room/room-live"))
@@ -387,6 +393,7 @@ func TestDashboard(t *testing.T) {
 	waitJS(t, ctx, 40*time.Second, "the answer", `(() => { const a = document.querySelector("#answers li");
 		return !!a && a.textContent.includes("restart_output") && a.textContent.includes("name=primary") && a.querySelector(".status").textContent === "ok" })()`)
 
+	stage("restart_output answered")
 	// A bad config shows its errors by path: first by the agent's rules,
 	// here, before anything is sent ...
 	setConfig(t, ctx, "device: {id: room-live}\nencode: {bitrate_kbps: 1}\noutputs:\n  - {name: primary, url: \"ftp://example.org/x\"}\n")
@@ -396,6 +403,7 @@ func TestDashboard(t *testing.T) {
 	setConfig(t, ctx, "device: {id: room-other}\ncapture: {video: test, audio: test}\n")
 	waitJS(t, ctx, 30*time.Second, "the box's report by path", `(() => { const e = document.getElementById("report-errors");
 		return !!e && e.textContent.includes("device.id") })()`)
+	stage("config errors by path")
 	screenshot(t, ctx, "dashboard-room.png")
 }
 
@@ -426,7 +434,6 @@ func fetchJPEG(t *testing.T, url string) []byte {
 	}
 	return b
 }
-
 
 // selfSigned writes a certificate and key for 127.0.0.1 and 192.0.2.1.
 func selfSigned(t *testing.T, dir string) (cert, key string) {
@@ -602,7 +609,9 @@ func TestDashboardOffLoopback(t *testing.T) {
 	}
 	defer func() { cancel(); <-done }()
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) { return dialIn(ctx, ns, network, addr) }}}
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return dialIn(ctx, ns, network, addr)
+		}}}
 	refusesLoggedOut(t, c, base)
 }
 

@@ -69,9 +69,6 @@ type tileView struct {
 func (s *Server) renderTile(b *box, now time.Time) string {
 	v := tileView{ID: b.id, Mood: b.mood(), Signal: "-", Outputs: "-", Temp: "-", Version: "-", PreviewN: b.previewN,
 		Channels: []int{0, 1}}
-	if !b.seenAt.IsZero() {
-		v.SeenMS = b.seenAt.UnixMilli()
-	}
 	if st := b.state; st != nil {
 		v.Signal = strings.ReplaceAll(st.Capture.Signal, "_", " ")
 		if st.Capture.Format != "" {

@@ -1,5 +1,5 @@
 // Package web is the fleet dashboard of `capboxctl web` (FLEET.md "The
-// dashboard"): a grid of every room with its preview, audio meters, mood,
+// dashboard: capboxctl web"): a grid of every room with its preview, audio meters, mood,
 // signal, outputs, recording, temperature, version and last-seen time, the
 // alerts on top, and a page per room with its outputs, events, config
 // report, the version 1 commands and a config editor. Pages are rendered
@@ -104,7 +104,11 @@ type Server struct {
 	pending    map[string]*pendingCmd
 	dirtyTiles map[string]bool
 	dirtyRooms map[string]bool
-	alerts     string
+	// seen are the boxes heard from since the last flush: last-seen times
+	// travel apart from the tiles, which would otherwise change with
+	// every message.
+	seen   map[string]bool
+	alerts string
 }
 
 // client is one browser page's push stream.
@@ -116,6 +120,8 @@ type client struct {
 	out     chan event
 	preview map[string]int
 	meterAt map[string]time.Time
+	// seenAll: the client has had every box's last-seen time once.
+	seenAll bool
 	gone    bool
 }
 
@@ -170,7 +176,7 @@ func New(opt Options) (*Server, error) {
 	s := &Server{opt: opt, log: opt.Logger, loop: loop.New(4096), tmpl: tmpl, reqID: "web-" + hex.EncodeToString(idb),
 		guard: newGuard(opt.Users, opt.ReadOnly, opt.TLS != nil),
 		boxes: map[string]*box{}, clients: map[int]*client{}, pending: map[string]*pendingCmd{},
-		dirtyTiles: map[string]bool{}, dirtyRooms: map[string]bool{}}
+		dirtyTiles: map[string]bool{}, dirtyRooms: map[string]bool{}, seen: map[string]bool{}}
 	if opt.Users == nil {
 		s.guard.users = nil
 	}
@@ -261,6 +267,12 @@ func (s *Server) onMessage(id, suffix string, payload []byte, retained bool, now
 		return
 	}
 	b := s.boxFor(id)
+	before := b.seenAt
+	defer func() {
+		if b.seenAt != before {
+			s.seen[id] = true
+		}
+	}()
 	if b.apply(suffix, payload, retained, now) {
 		s.dirtyTiles[id], s.dirtyRooms[id] = true, true
 		if b.trackAlerts(now) {
@@ -398,38 +410,83 @@ func (s *Server) flush() {
 		HTML string `json:"html"`
 	}
 	var tiles []tileHTML
-	ids := make([]string, 0, len(s.dirtyTiles))
-	for id := range s.dirtyTiles {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	now := time.Now()
-	for _, id := range ids {
-		b := s.boxes[id]
-		if b == nil {
-			continue
+	grid := false
+	roomWatched := map[string]bool{}
+	for _, c := range s.clients {
+		if c.room == "" {
+			grid = true
+		} else {
+			roomWatched[c.room] = true
 		}
-		h := s.renderTile(b, now)
-		if h != b.tile {
-			b.tile = h
-			tiles = append(tiles, tileHTML{ID: id, HTML: h})
+	}
+	now := time.Now()
+	if grid {
+		ids := make([]string, 0, len(s.dirtyTiles))
+		for id := range s.dirtyTiles {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			b := s.boxes[id]
+			if b == nil || !b.known() {
+				continue
+			}
+			h := s.renderTile(b, now)
+			if h != b.tile {
+				b.tile = h
+				tiles = append(tiles, tileHTML{ID: id, HTML: h})
+			}
+		}
+	} else {
+		// Nobody looks at the grid: a tile is rendered when a page asks.
+		for id := range s.dirtyTiles {
+			if b := s.boxes[id]; b != nil {
+				b.tile = ""
+			}
 		}
 	}
 	clear(s.dirtyTiles)
 	rooms := map[string][]byte{}
 	for id := range s.dirtyRooms {
-		if b := s.boxes[id]; b != nil {
+		if b := s.boxes[id]; b != nil && roomWatched[id] {
 			rooms[id] = mustJSON(s.renderLive(b, now))
 		}
 	}
 	clear(s.dirtyRooms)
-	var tilesJSON []byte
+	var tilesJSON, seenJSON, allSeenJSON []byte
 	if len(tiles) > 0 {
 		tilesJSON = mustJSON(tiles)
 	}
+	if grid {
+		seen := map[string]int64{}
+		for id := range s.seen {
+			if b := s.boxes[id]; b != nil && b.known() {
+				seen[id] = b.seenAt.UnixMilli()
+			}
+		}
+		if len(seen) > 0 {
+			seenJSON = mustJSON(seen)
+		}
+	}
+	clear(s.seen)
 	for _, c := range s.clients {
 		if c.room == "" && tilesJSON != nil {
 			s.push(c, "tiles", tilesJSON)
+		}
+		if c.room == "" && !c.seenAll {
+			if allSeenJSON == nil {
+				all := map[string]int64{}
+				for id, b := range s.boxes {
+					if b.known() && !b.seenAt.IsZero() {
+						all[id] = b.seenAt.UnixMilli()
+					}
+				}
+				allSeenJSON = mustJSON(all)
+			}
+			c.seenAll = true
+			s.push(c, "seen", allSeenJSON)
+		} else if c.room == "" && seenJSON != nil {
+			s.push(c, "seen", seenJSON)
 		}
 		if c.room != "" && rooms[c.room] != nil {
 			s.push(c, "room", rooms[c.room])

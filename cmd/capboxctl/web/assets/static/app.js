@@ -111,6 +111,8 @@
       const oldMt = old.querySelector(".mt"), oldImg = old.querySelector(".pv img");
       const newImg = tile.querySelector(".pv img");
       if (oldMt) tile.querySelector(".mt").replaceWith(oldMt);
+      const oldSeen = old.querySelector(".seen"), newSeen = tile.querySelector(".seen");
+      if (oldSeen && newSeen) newSeen.dataset.seen = oldSeen.dataset.seen;
       if (oldImg && (!newImg || Number(oldImg.dataset.n || 0) >= Number((newImg.src.split("n=")[1]) || 0))) {
         tile.querySelector(".pv").replaceWith(oldImg.parentElement);
       }
@@ -142,6 +144,14 @@
   });
   es.addEventListener("tiles", function (e) {
     for (const t of JSON.parse(e.data)) placeTile(t.id, t.html);
+    tickAges();
+  });
+  es.addEventListener("seen", function (e) {
+    const seen = JSON.parse(e.data);
+    for (const id in seen) {
+      const el = document.querySelector("#t-" + CSS.escape(id) + " .seen");
+      if (el) el.dataset.seen = String(seen[id]);
+    }
     tickAges();
   });
   es.addEventListener("alerts", function (e) {
