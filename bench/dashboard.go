@@ -86,8 +86,8 @@ func (b *bench) dashboard(ctx context.Context) (r *DashboardResult, _ error) {
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
 	start := time.Now()
-	for _, id := range ids {
-		box := simbox.New(simbox.Options{ID: id, Broker: "mqtt://" + px.addr(), Password: users[id], TelemetryInterval: b.opt.telemetryInterval})
+	for i, id := range ids {
+		box := simbox.New(simbox.Options{ID: id, Index: i, Broker: "mqtt://" + px.addr(), Password: users[id], TelemetryInterval: b.opt.telemetryInterval})
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = box.Run(boxCtx) }()
 	}

@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -153,7 +154,7 @@ func startFleetLab(t *testing.T, sims int, real bool) *fleetLab {
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	for _, id := range ids {
-		b := simbox.New(simbox.Options{ID: id, Broker: mq.URL, Password: boxPassword(id), TelemetryInterval: 2 * time.Second})
+		b := simbox.New(simbox.Options{ID: id, Index: len(l.sims), Broker: mq.URL, Password: boxPassword(id), TelemetryInterval: 2 * time.Second})
 		l.sims[id] = b
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = b.Run(ctx) }()
@@ -422,6 +423,7 @@ func fetchJPEG(t *testing.T, url string) []byte {
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
 	r, err := c.Get(url)
 	if err != nil {
+		_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
 		t.Fatal(err)
 	}
 	defer r.Body.Close()

@@ -2,10 +2,11 @@ package simbox
 
 import (
 	"bytes"
+	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
-	"strings"
+	"sync"
 	"time"
 )
 
@@ -21,23 +22,51 @@ var bars = []color.RGBA{
 	{192, 0, 192, 255}, {192, 0, 0, 255}, {0, 0, 192, 255},
 }
 
-// picture draws what the box's input shows at t: colour bars with the
-// room's name, a bar that sweeps once every 10 s and the clock; without
+// frames holds the previews of the last seconds: a picture changes once a
+// second, and the boxes of one look share it, so a fleet of thousands
+// encodes a few JPEGs a second rather than one per box.
+var frames struct {
+	sync.Mutex
+	jpeg map[string][]byte
+	at   int64
+}
+
+// looks is how many pictures the boxes take turns with.
+const looks = 4
+
+// previewJPEG is the preview of a box whose index is look at t.
+func previewJPEG(look int, t time.Time, signal bool) []byte {
+	sec := t.Unix()
+	key := fmt.Sprintf("%d/%v", look%looks, signal)
+	frames.Lock()
+	defer frames.Unlock()
+	if frames.at != sec {
+		frames.jpeg, frames.at = map[string][]byte{}, sec
+	}
+	if b, ok := frames.jpeg[key]; ok {
+		return b
+	}
+	b := encodeJPEG(picture(look%looks, time.Unix(sec, 0), signal))
+	frames.jpeg[key] = b
+	return b
+}
+
+// picture draws what a box's input shows at t: colour bars (rotated by
+// look), a block that steps across once every 10 s and the clock; without
 // signal, the slate ("NO SIGNAL" and the clock), as a real box does.
-func picture(room string, t time.Time, signal bool) *image.RGBA {
+func picture(look int, t time.Time, signal bool) *image.RGBA {
 	img := image.NewRGBA(image.Rect(0, 0, previewW, previewH))
 	if signal {
 		for x := range previewW {
-			c := bars[x*len(bars)/previewW]
+			c := bars[(x*len(bars)/previewW+look)%len(bars)]
 			for y := range previewH * 2 / 3 {
 				img.SetRGBA(x, y, c)
 			}
 		}
 		fill(img, image.Rect(0, previewH*2/3, previewW, previewH), color.RGBA{16, 16, 24, 255})
-		// The sweep: a white block whose place is the tenth of a second.
-		sweep := int(t.UnixMilli()%10_000) * (previewW - 16) / 10_000
-		fill(img, image.Rect(sweep, previewH*2/3-12, sweep+16, previewH*2/3), color.RGBA{255, 255, 255, 255})
-		text(img, strings.ToUpper(room), 6, 6, 2, color.RGBA{0, 0, 0, 255})
+		// A white block that moves one step a second.
+		step := int(t.Unix()%10) * (previewW - 16) / 9
+		fill(img, image.Rect(step, previewH*2/3-12, step+16, previewH*2/3), color.RGBA{255, 255, 255, 255})
 	} else {
 		fill(img, img.Bounds(), color.RGBA{40, 44, 52, 255})
 		text(img, "NO SIGNAL", 6, 40, 3, color.RGBA{230, 230, 230, 255})

@@ -4,8 +4,7 @@
 // state and telemetry like a box streaming 1080p60 with a 1 kHz tone to two
 // outputs and a recording; it answers every version 1 command, takes
 // desired configs through agent/config's own parser, and, while a viewer
-// holds a watch lease, publishes a preview (colour bars, the room's name and
-// a clock) and audio meters. Test hooks pull the signal, mute the audio,
+// holds a watch lease, publishes a preview (colour bars and a clock) and audio meters. Test hooks pull the signal, mute the audio,
 // take an output down and heat the SoC.
 //
 // It stands in for a room, not for the agent: a repeated request id is run
@@ -48,7 +47,9 @@ type Options struct {
 	// Outputs are the output names (default primary and youtube).
 	Outputs []string
 	// TempC is the SoC's temperature (default 50 °C plus a little per box).
-	TempC  float64
+	TempC float64
+	// Index varies the picture among the boxes.
+	Index  int
 	Logger *slog.Logger
 }
 
@@ -447,7 +448,7 @@ func (b *Box) publishDue(now time.Time) {
 func (b *Box) sendWatched(what string, now time.Time) {
 	switch what {
 	case wire.WatchPreview:
-		b.publish(wire.TopicPreview, 0, false, encodeJPEG(picture(b.opt.ID, now, b.signal)))
+		b.publish(wire.TopicPreview, 0, false, previewJPEG(b.opt.Index, now, b.signal))
 	case wire.WatchMeter:
 		peak, rms := b.level()
 		m := wire.Meter{Channels: []wire.MeterChannel{{PeakDBFS: peak, RMSDBFS: rms}, {PeakDBFS: peak, RMSDBFS: rms}}}
@@ -525,7 +526,7 @@ func (b *Box) onCommand(name string, payload []byte) {
 		b.sendState()
 		answer(wire.ResOK, "", "", nil)
 	case wire.CmdSnapshot:
-		jpg := encodeJPEG(picture(b.opt.ID, time.Now(), b.signal))
+		jpg := previewJPEG(b.opt.Index, time.Now(), b.signal)
 		if len(jpg) > wire.MaxSnapshotJPEG {
 			answer(wire.ResError, wire.CodeTooLarge, "snapshot over the limit", nil)
 			return
