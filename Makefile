@@ -29,8 +29,8 @@ build: deps ## build bin/capboxd (cgo, GStreamer) and bin/capboxctl (pure Go)
 run: build ## run the agent on its embedded default (SRT listener on :8890, recordings in ./recordings)
 	$(BIN)/capboxd run
 
-purego: ## prove board/, agent/ and capboxctl build without cgo
-	CGO_ENABLED=0 $(GO) build ./board/... ./agent/... ./cmd/capboxctl
+purego: ## prove board/, agent/, capboxctl and pipelines/recdir build without cgo
+	CGO_ENABLED=0 $(GO) build ./board/... ./agent/... ./cmd/capboxctl ./pipelines/recdir
 
 test: build purego ## every test that runs on this machine
 	$(GO) test -race -count=1 ./...

@@ -32,9 +32,12 @@ type fakeRuntime struct {
 	stats  pipelines.Stats
 	events chan pipelines.Event
 	crash  chan error
-	// gate, when set, holds SetSlate until it is closed (a slate front
+	// gate, when set, holds SetOnAir until it is closed (a slate front
 	// that takes seconds to build, as under emulation).
 	gate chan struct{}
+	// hang, when set, keeps Run from returning after its context ended
+	// until it is closed (a teardown stuck in a driver).
+	hang chan struct{}
 }
 
 func (f *fakeRuntime) record(c string) {
@@ -52,6 +55,12 @@ func (f *fakeRuntime) Calls() []string {
 func (f *fakeRuntime) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
+		f.mu.Lock()
+		hang := f.hang
+		f.mu.Unlock()
+		if hang != nil {
+			<-hang
+		}
 		f.record("stop")
 		return nil
 	case err := <-f.crash:
@@ -65,8 +74,12 @@ func (f *fakeRuntime) Stats() pipelines.Stats {
 	return f.stats
 }
 func (f *fakeRuntime) setStats(s pipelines.Stats) { f.mu.Lock(); f.stats = s; f.mu.Unlock() }
-func (f *fakeRuntime) SetSlate(ctx context.Context, on bool) error {
-	f.record(fmt.Sprintf("slate %v", on))
+func (f *fakeRuntime) SetOnAir(ctx context.Context, on pipelines.OnAir) error {
+	call := fmt.Sprintf("slate %v", on.Slate)
+	if on.Capture {
+		call += " capture"
+	}
+	f.record(call)
 	if f.gate != nil {
 		select {
 		case <-f.gate:
@@ -247,7 +260,7 @@ func TestSignalLossAndReturn(t *testing.T) {
 		if st := r.state(); st.Mode != wire.ModeNoSignal || st.Moods[wire.PartCapture] != wire.MoodHungry || st.Capture.Signal != "no_signal" {
 			t.Errorf("no signal: %+v", st)
 		}
-		ev := <-r.a.events
+		ev := <-r.a.pub.events
 		if ev.Type != wire.EvtSignalLost {
 			t.Errorf("event %+v", ev)
 		}
@@ -266,8 +279,8 @@ func TestSignalLossAndReturn(t *testing.T) {
 
 // A dongle's flat picture, judged by the runtime: the state says no signal
 // with the capture hungry, the fleet hears signal_lost and, when the
-// picture returns, signal_locked; the agent itself asks for no slate (the
-// runtime shows it and keeps the capture running to see the picture).
+// picture returns, signal_locked; the agent puts the slate on air with the
+// capture kept running (to see the picture come back), then live again.
 func TestFlatPictureIsNoSignal(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := testSourceRig(t)
@@ -287,7 +300,7 @@ func TestFlatPictureIsNoSignal(t *testing.T) {
 		if st := r.state(); st.Mode != wire.ModeNoSignal || st.Moods[wire.PartCapture] != wire.MoodHungry || st.Capture.Signal != "no_signal" {
 			t.Errorf("flat picture: %+v", st)
 		}
-		if ev := <-r.a.events; ev.Type != wire.EvtSignalLost || ev.Data["picture"] != "flat" {
+		if ev := <-r.a.pub.events; ev.Type != wire.EvtSignalLost || ev.Data["picture"] != "flat" {
 			t.Errorf("event %+v", ev)
 		}
 		rt.setStats(live)
@@ -297,11 +310,11 @@ func TestFlatPictureIsNoSignal(t *testing.T) {
 		if st := r.state(); st.Mode == wire.ModeNoSignal || st.Moods[wire.PartCapture] != wire.MoodHappy {
 			t.Errorf("picture back: %+v", st)
 		}
-		if ev := <-r.a.events; ev.Type != wire.EvtSignalLocked {
+		if ev := <-r.a.pub.events; ev.Type != wire.EvtSignalLocked {
 			t.Errorf("event %+v", ev)
 		}
-		if slices.ContainsFunc(rt.Calls(), func(c string) bool { return strings.HasPrefix(c, "slate") }) {
-			t.Errorf("the agent switched the slate itself: %v", rt.Calls())
+		if got := rt.Calls(); !slices.Equal(got, []string{"slate true capture", "slate false"}) {
+			t.Errorf("on-air choices %v, want the slate with the capture running, then live", got)
 		}
 	})
 }
@@ -491,8 +504,8 @@ func TestHardwareFailuresFallToNextRung(t *testing.T) {
 			t.Errorf("no fall to mmap: %v", c)
 		}
 		found := false
-		for len(r.a.events) > 0 {
-			if ev := <-r.a.events; ev.Type == wire.EvtEncoderFallback {
+		for len(r.a.pub.events) > 0 {
+			if ev := <-r.a.pub.events; ev.Type == wire.EvtEncoderFallback {
 				found = ev.Data["to"] == "mmap-copy"
 			}
 		}

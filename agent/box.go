@@ -11,100 +11,69 @@ import (
 	"capbox/agent/config"
 	"capbox/agent/fleet"
 	"capbox/agent/fleet/wire"
+	"capbox/internal/loop"
 	"capbox/pipelines"
 )
 
 // box is the agent as the fleet link sees it. The quick methods answer
-// from cached values; commands and config run on the supervisor's loop.
+// from published values; commands and config run on the agent's loop.
 type box struct{ a *Agent }
 
-func (b box) Meta() wire.Meta {
-	b.a.mu.Lock()
-	defer b.a.mu.Unlock()
-	return b.a.meta
-}
+func (b box) Meta() wire.Meta               { return b.a.pub.Meta() }
+func (b box) State() wire.State             { return b.a.pub.State() }
+func (b box) Telemetry() wire.Telemetry     { return b.a.health.Latest() }
+func (b box) StateChanged() <-chan struct{} { return b.a.pub.changed }
+func (b box) Events() <-chan wire.Event     { return b.a.pub.events }
 
-func (b box) State() wire.State {
-	b.a.mu.Lock()
-	defer b.a.mu.Unlock()
-	return b.a.state
-}
-
-func (b box) Telemetry() wire.Telemetry { return b.a.health.Latest() }
-
-func (b box) StateChanged() <-chan struct{} { return b.a.stateChanged }
-
-func (b box) Events() <-chan wire.Event { return b.a.events }
-
-// onLoop runs f on the supervisor's loop and waits for it.
-func (b box) onLoop(ctx context.Context, f func() error) error {
-	errc := make(chan error, 1)
-	select {
-	case b.a.cmds <- func() { errc <- f() }:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-b.a.ctx.Done():
+// onLoop runs f on the agent's loop and waits for it; once the agent is
+// stopping, the answer is "shutdown".
+func (a *Agent) onLoop(ctx context.Context, f func() error) error {
+	err := a.loop.Do(ctx, func() error {
+		if a.stopping {
+			return loop.ErrStopped
+		}
+		return f()
+	})
+	if errors.Is(err, loop.ErrStopped) {
 		return &fleet.CommandError{Code: wire.CodeShutdown, Msg: "the agent is stopping"}
 	}
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return err
 }
 
-func (b box) Command(ctx context.Context, name string, args wire.Args) (fleet.Result, error) {
-	a := b.a
-	var res fleet.Result
-	err := b.onLoop(ctx, func() error {
-		rt := a.rt
-		needRT := func() error {
-			if rt == nil {
-				return fleet.Rejectf(wire.CodeNotRunning, "the pipeline is not running")
+// boxCommand runs one fleet command on the agent's loop. Work that may take
+// seconds without touching the agent's state (a snapshot's decoding) goes
+// in the returned continuation, which runs off the loop.
+type boxCommand func(a *Agent, ctx context.Context, args wire.Args, res *fleet.Result) (then func() error, err error)
+
+// boxCommands are the box commands of wire.Commands this agent runs, by
+// name; any other is unsupported.
+var boxCommands = map[string]boxCommand{
+	wire.CmdRestartPipeline: func(a *Agent, ctx context.Context, _ wire.Args, _ *fleet.Result) (func() error, error) {
+		ready := make(chan error, 1)
+		a.restartPipeline(ready)
+		return func() error {
+			// The answer waits for the new runtime (or why none runs).
+			select {
+			case err := <-ready:
+				return err
+			case <-ctx.Done():
+				return ctx.Err()
 			}
-			return nil
+		}, nil
+	},
+	wire.CmdRestartOutput:  outputCommand(Runtime.RestartOutput),
+	wire.CmdStartOutput:    outputCommand(Runtime.StartOutput),
+	wire.CmdStopOutput:     outputCommand(Runtime.StopOutput),
+	wire.CmdStartRecording: recordingCommand(Runtime.StartRecording),
+	wire.CmdStopRecording:  recordingCommand(Runtime.StopRecording),
+	wire.CmdSnapshot: func(a *Agent, ctx context.Context, _ wire.Args, res *fleet.Result) (func() error, error) {
+		rt, err := a.runtime()
+		if err != nil {
+			return nil, err
 		}
-		output := func(f func(context.Context, string) error) error {
-			if err := needRT(); err != nil {
-				return err
-			}
-			found := false
-			for _, o := range a.cfg.Outputs {
-				found = found || o.Name == args.Name
-			}
-			if !found {
-				return fleet.Rejectf(wire.CodeNoOutput, "no output named %q", args.Name)
-			}
-			return a.rtCall(func(ctx context.Context) error { return f(ctx, args.Name) })
-		}
-		switch name {
-		case wire.CmdRestartPipeline:
-			a.restartPipeline()
-			return nil
-		case wire.CmdRestartOutput:
-			return output(rt.RestartOutput)
-		case wire.CmdStartOutput:
-			return output(rt.StartOutput)
-		case wire.CmdStopOutput:
-			return output(rt.StopOutput)
-		case wire.CmdStartRecording, wire.CmdStopRecording:
-			if err := needRT(); err != nil {
-				return err
-			}
-			if !a.cfg.Record.Enabled {
-				return fleet.Rejectf(wire.CodeUnavailable, "recording is not configured")
-			}
-			if name == wire.CmdStartRecording {
-				return a.rtCall(rt.StartRecording)
-			}
-			return a.rtCall(rt.StopRecording)
-		case wire.CmdSnapshot:
-			if err := needRT(); err != nil {
-				return err
-			}
-			// Decoding runs apart from the pipeline; the loop waits at most 5 s.
-			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		return func() error {
+			// Decoding runs apart from the pipeline and the agent's loop.
+			sctx, cancel := context.WithTimeout(ctx, snapshotTimeout)
 			defer cancel()
 			jpeg, err := rt.Snapshot(sctx)
 			if err != nil {
@@ -112,24 +81,95 @@ func (b box) Command(ctx context.Context, name string, args wire.Args) (fleet.Re
 			}
 			res.JPEG = jpeg
 			return nil
-		case wire.CmdSetLogLevel:
-			a.deps.LogLevel.Set(levelOf(args.Level))
-			a.log.Info("log level set", "level", args.Level)
-			return nil
-		case wire.CmdDetect:
-			a.detectNow(ctx)
-			res.Data = a.det
-			return nil
-		case wire.CmdReboot:
-			if a.deps.RebootFlag == "" {
-				return fleet.ErrUnsupported
-			}
-			// Answer first; then leave the fleet saying why, then ask.
-			go a.reboot()
-			return nil
+		}, nil
+	},
+	wire.CmdSetLogLevel: func(a *Agent, _ context.Context, args wire.Args, _ *fleet.Result) (func() error, error) {
+		a.deps.LogLevel.Set(levelOf(args.Level))
+		a.log.Info("log level set", "level", args.Level)
+		return nil, nil
+	},
+	wire.CmdDetect: func(a *Agent, ctx context.Context, _ wire.Args, res *fleet.Result) (func() error, error) {
+		job := planJob{cfg: a.cfg, deps: a.deps, log: a.log}
+		return func() error {
+			// Detection takes seconds: off the loop, then taken in on it.
+			det := job.detectHardware(ctx)
+			res.Data = det
+			return a.onLoop(ctx, func() error {
+				a.detected(det, nil)
+				return nil
+			})
+		}, nil
+	},
+	wire.CmdReboot: func(a *Agent, _ context.Context, _ wire.Args, _ *fleet.Result) (func() error, error) {
+		if a.deps.RebootFlag == "" {
+			return nil, fleet.ErrUnsupported
 		}
-		return fleet.ErrUnsupported
+		// Answer first; then leave the fleet saying why, then ask.
+		go a.reboot()
+		return nil, nil
+	},
+}
+
+// snapshotTimeout bounds a snapshot's decoding.
+const snapshotTimeout = 5 * time.Second
+
+// runtime is the running pipeline, or the refusal a command gives without
+// one.
+func (a *Agent) runtime() (Runtime, error) {
+	if a.run.rt == nil {
+		return nil, fleet.Rejectf(wire.CodeNotRunning, "the pipeline is not running")
+	}
+	return a.run.rt, nil
+}
+
+// outputCommand acts on the configured output the arguments name.
+func outputCommand(f func(Runtime, context.Context, string) error) boxCommand {
+	return func(a *Agent, _ context.Context, args wire.Args, _ *fleet.Result) (func() error, error) {
+		rt, err := a.runtime()
+		if err != nil {
+			return nil, err
+		}
+		found := false
+		for _, o := range a.cfg.Outputs {
+			found = found || o.Name == args.Name
+		}
+		if !found {
+			return nil, fleet.Rejectf(wire.CodeNoOutput, "no output named %q", args.Name)
+		}
+		return nil, a.rtCall(func(ctx context.Context) error { return f(rt, ctx, args.Name) })
+	}
+}
+
+// recordingCommand starts or stops the configured recording.
+func recordingCommand(f func(Runtime, context.Context) error) boxCommand {
+	return func(a *Agent, _ context.Context, _ wire.Args, _ *fleet.Result) (func() error, error) {
+		rt, err := a.runtime()
+		if err != nil {
+			return nil, err
+		}
+		if !a.cfg.Record.Enabled {
+			return nil, fleet.Rejectf(wire.CodeUnavailable, "recording is not configured")
+		}
+		return nil, a.rtCall(func(ctx context.Context) error { return f(rt, ctx) })
+	}
+}
+
+func (b box) Command(ctx context.Context, name string, args wire.Args) (fleet.Result, error) {
+	a := b.a
+	var res fleet.Result
+	run, ok := boxCommands[name]
+	if !ok {
+		return res, fleet.ErrUnsupported
+	}
+	var then func() error
+	err := a.onLoop(ctx, func() error {
+		var err error
+		then, err = run(a, ctx, args, &res)
+		return err
 	})
+	if err == nil && then != nil {
+		err = then()
+	}
 	var ce *fleet.CommandError
 	if err != nil && !errors.As(err, &ce) && !errors.Is(err, fleet.ErrUnsupported) && !errors.Is(err, pipelines.ErrUnknownOutput) {
 		err = fleet.Errorf(wire.CodeFailed, "%s: %v", name, err)
@@ -142,8 +182,8 @@ func (b box) Command(ctx context.Context, name string, args wire.Args) (fleet.Re
 func (a *Agent) reboot() {
 	time.Sleep(time.Second) // let the answer go out
 	a.post(func() {
-		if a.link != nil {
-			a.link.SetStopReason(wire.ReasonReboot)
+		if a.svc.link != nil {
+			a.svc.link.SetStopReason(wire.ReasonReboot)
 		}
 		a.stopFleet()
 		if err := os.MkdirAll(filepath.Dir(a.deps.RebootFlag), 0o755); err == nil {
@@ -163,23 +203,13 @@ func (b box) ApplyConfig(ctx context.Context, version int64, doc json.RawMessage
 	if err != nil {
 		return "", config.AsErrors(err)
 	}
-	var sum string
-	var errs []config.FieldError
-	lerr := b.onLoop(ctx, func() error {
-		_ = a.notify.Reloading()
-		defer func() { _ = a.notify.Ready() }()
-		errs = a.apply(cfg, version)
-		if len(errs) == 0 {
-			sum = effectiveSHA256(cfg)
-			a.log.Info("config applied from the fleet", "version", version)
-			a.emit(wire.Event{Type: wire.EvtConfigApplied, Data: map[string]any{"version": version}})
-		} else {
-			a.emit(wire.Event{Type: wire.EvtConfigRejected, Msg: config.Errors(errs).Error(), Data: map[string]any{"version": version}})
-		}
-		return nil
-	})
-	if lerr != nil {
-		return "", []config.FieldError{{Msg: lerr.Error()}}
+	_ = a.notify.Reloading()
+	defer func() { _ = a.notify.Ready() }()
+	if errs := a.applyConfig(ctx, cfg, version); len(errs) > 0 {
+		a.emit(wire.Event{Type: wire.EvtConfigRejected, Msg: config.Errors(errs).Error(), Data: map[string]any{"version": version}})
+		return "", errs
 	}
-	return sum, errs
+	a.log.Info("config applied from the fleet", "version", version)
+	a.emit(wire.Event{Type: wire.EvtConfigApplied, Data: map[string]any{"version": version}})
+	return effectiveSHA256(cfg), nil
 }

@@ -16,14 +16,19 @@ import (
 // the supervisor knows beyond them.
 type view struct {
 	stats pipelines.Stats
-	// running: a runtime exists; planErr: none could be planned.
-	running bool
-	planErr string
+	// running: a runtime exists; planning: one is being planned (or
+	// restarted); planErr: none could be planned.
+	running  bool
+	planning bool
+	planErr  string
 	// signal is the input's state from the watcher (unknown for inputs
 	// without DV timings: dongles, the test pattern).
 	signal board.Signal
 	// inputGone: the capture device is unplugged.
 	inputGone bool
+	// flat: the runtime judged the picture flat (no signal, for inputs
+	// that cannot report one).
+	flat bool
 	// videoFailing: the live video front fails and is being retried.
 	videoFailing bool
 	// stalled names parts the watchdog found without data (lost).
@@ -42,6 +47,8 @@ func moods(v view) map[string]wire.Mood {
 	m := map[string]wire.Mood{}
 	s := v.stats
 	switch {
+	case !v.running && v.planning:
+		m[wire.PartCapture], m[wire.PartEncoder] = wire.MoodWaking, wire.MoodWaking
 	case !v.running:
 		m[wire.PartCapture], m[wire.PartEncoder] = wire.MoodSad, wire.MoodSad
 	default:
@@ -100,7 +107,7 @@ func captureMood(v view) wire.Mood {
 	switch {
 	case v.stalled[wire.PartCapture]:
 		return wire.MoodLost
-	case v.inputGone, v.stats.Video.NoPicture:
+	case v.inputGone, v.flat:
 		return wire.MoodHungry
 	case v.signal.State != board.SignalLocked && v.signal.State != board.SignalUnknown && v.signal.State != "":
 		return wire.MoodHungry
@@ -127,6 +134,8 @@ func unreachable(err string) bool {
 // mode is the box's mode for State.
 func mode(v view, ms map[string]wire.Mood) string {
 	switch {
+	case !v.running && v.planning:
+		return wire.ModeStarting
 	case !v.running:
 		return wire.ModeError
 	case ms[wire.PartCapture] == wire.MoodHungry:

@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"sync"
 	"time"
 
 	"capbox/agent/config"
 	"capbox/agent/fleet"
+	"capbox/agent/fleet/fleettest"
 	"capbox/agent/fleet/wire"
 	"capbox/agent/health"
 	"capbox/pipelines"
@@ -72,54 +72,37 @@ func newTelemetrySource(ctx context.Context, fixture string) *health.Collector {
 	return c
 }
 
-// simBox is the agent side of one simulated box: steady, nothing changes
-// but the telemetry counters.
-type simBox struct {
-	tel     *health.Collector
-	changed chan struct{}
-	events  chan wire.Event
-	mu      sync.Mutex
-	version int64
-}
-
-func newSimBox(tel *health.Collector) *simBox {
-	return &simBox{tel: tel, changed: make(chan struct{}, 1), events: make(chan wire.Event, 8)}
-}
-
 var simDetection = json.RawMessage(`{"board":{"id":"rpi4","family":"rpi","model":"Raspberry Pi 4 Model B Rev 1.4","compatible":["raspberrypi,4-model-b","brcm,bcm2711"]},` +
 	`"video_inputs":[{"device":"/dev/video0","stable_path":"/dev/v4l/by-path/platform-fe801000.csi-video-index0","driver":"unicam","card":"unicam","kind":"hdmi-csi","probed":true,"signal":{"state":"locked","width":1920,"height":1080,"fps":60}}],` +
 	`"audio_inputs":[{"device":"hw:CARD=tc358743,DEV=0","card":"tc358743"}],` +
 	`"encoders":[{"element":"v4l2h264enc","device":"/dev/video11","driver":"bcm2835-codec","codec":"h264","family":"v4l2-m2m","hardware":true,"available":true}],` +
 	`"chosen":{"video_input":"/dev/video0","encoder":"v4l2h264enc","zero_copy":true,"reason":"hardware encoder imports the capture's dmabufs"}}`)
 
-func (b *simBox) Meta() wire.Meta {
-	return wire.Meta{Agent: "bench", Versions: map[string]string{"gstreamer": "1.22.0", "kernel": "6.6.51-v8+", "os": "capbox 2026.11"},
-		Detection: simDetection,
-		Outputs: []wire.OutputInfo{{Name: "primary", Proto: "srt", URL: "srt://ingest.example.org:9000?streamid=***", Enabled: true},
-			{Name: "youtube", Proto: "rtmp", URL: "rtmps://a.rtmp.youtube.com/live2/***", Enabled: true}}}
-}
-
-func (b *simBox) State() wire.State {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return wire.State{Mode: wire.ModeStreaming,
-		Moods: map[string]wire.Mood{wire.PartCapture: wire.MoodHappy, wire.PartEncoder: wire.MoodHappy, wire.PartRecorder: wire.MoodHappy,
-			wire.OutputPart("primary"): wire.MoodHappy, wire.OutputPart("youtube"): wire.MoodHappy},
-		Capture: wire.CaptureState{Signal: "locked", Format: "1080p60"},
-		Outputs: map[string]string{"primary": wire.OutputUp, "youtube": wire.OutputUp}, Recording: true,
-		Alerts: []string{}, ConfigVersion: b.version}
-}
-
-func (b *simBox) Telemetry() wire.Telemetry     { return b.tel.Latest() }
-func (b *simBox) StateChanged() <-chan struct{} { return b.changed }
-func (b *simBox) Events() <-chan wire.Event     { return b.events }
-func (b *simBox) Command(context.Context, string, wire.Args) (fleet.Result, error) {
-	return fleet.Result{}, fleet.ErrUnsupported
-}
-
-func (b *simBox) ApplyConfig(_ context.Context, version int64, _ json.RawMessage) (string, []config.FieldError) {
-	b.mu.Lock()
-	b.version = version
-	b.mu.Unlock()
-	return "", []config.FieldError{{Path: "", Msg: "the benchmark's boxes take no config"}}
+// newSimBox is the agent side of one simulated box (agent/fleet/fleettest's
+// box): steady, nothing changes but the telemetry counters; it runs no
+// command and takes no config.
+func newSimBox(tel *health.Collector) *fleettest.Box {
+	b := fleettest.New()
+	b.SetMeta(func(m *wire.Meta) {
+		*m = wire.Meta{Agent: "bench", Versions: map[string]string{"gstreamer": "1.22.0", "kernel": "6.6.51-v8+", "os": "capbox 2026.11"},
+			Detection: simDetection,
+			Outputs: []wire.OutputInfo{{Name: "primary", Proto: "srt", URL: "srt://ingest.example.org:9000?streamid=***", Enabled: true},
+				{Name: "youtube", Proto: "rtmp", URL: "rtmps://a.rtmp.youtube.com/live2/***", Enabled: true}}}
+	})
+	b.SetState(func(s *wire.State) {
+		*s = wire.State{Mode: wire.ModeStreaming,
+			Moods: map[string]wire.Mood{wire.PartCapture: wire.MoodHappy, wire.PartEncoder: wire.MoodHappy, wire.PartRecorder: wire.MoodHappy,
+				wire.OutputPart("primary"): wire.MoodHappy, wire.OutputPart("youtube"): wire.MoodHappy},
+			Capture: wire.CaptureState{Signal: "locked", Format: "1080p60"},
+			Outputs: map[string]string{"primary": wire.OutputUp, "youtube": wire.OutputUp}, Recording: true,
+			Alerts: []string{}}
+	})
+	b.TelemetryFrom(tel.Latest)
+	b.OnCommand(func(context.Context, string, wire.Args) (fleet.Result, error) {
+		return fleet.Result{}, fleet.ErrUnsupported
+	})
+	b.OnApply(func(int64, json.RawMessage) []config.FieldError {
+		return []config.FieldError{{Path: "", Msg: "the benchmark's boxes take no config"}}
+	})
+	return b
 }

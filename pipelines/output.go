@@ -1,282 +1,42 @@
 package pipelines
 
 import (
-	"errors"
-	"fmt"
-	"net"
-	"net/url"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"time"
-
+	"capbox/internal/output"
 	"capbox/internal/redact"
 )
 
-// Proto is an output protocol.
-type Proto string
-
-// Output protocols (DESIGN.md "Output URL schemes").
-const (
-	ProtoSRT   Proto = "srt"
-	ProtoRTMP  Proto = "rtmp"
-	ProtoRTMPS Proto = "rtmps"
-	ProtoRTSP  Proto = "rtsp"
+// The output URL parser is internal/output's: the config's validation uses
+// it too and must not depend on the planner. These names keep the
+// planner's own.
+type (
+	// Proto is an output protocol.
+	Proto = output.Proto
+	// Secret prints and marshals as "***"; Reveal hands it to an element.
+	Secret = output.Secret
+	// SecretRef is a secret given inline or as a file.
+	SecretRef = output.SecretRef
+	// OutputSpec is one destination, parsed from config.
+	OutputSpec = output.Spec
 )
 
-// Secret is a value that must never leave the box: it prints and marshals
-// as "***". Use Reveal to hand it to an element property.
-type Secret string
+// Output protocols.
+const (
+	ProtoSRT   = output.ProtoSRT
+	ProtoRTMP  = output.ProtoRTMP
+	ProtoRTMPS = output.ProtoRTMPS
+	ProtoRTSP  = output.ProtoRTSP
+)
 
 // Redacted is what every secret looks like outside the box.
 const Redacted = redact.Redacted
 
-func (s Secret) String() string { return Redacted }
-
-// GoString keeps %#v from printing the secret.
-func (s Secret) GoString() string { return strconv.Quote(Redacted) }
-
-// MarshalText keeps JSON, YAML and logs free of the secret.
-func (s Secret) MarshalText() ([]byte, error) { return []byte(Redacted), nil }
-
-// Reveal returns the secret for an element property.
-func (s Secret) Reveal() string { return string(s) }
-
-// SecretRef is a secret given inline or as a file to read when the output
-// starts (so a rotated key file is picked up on the next start).
-type SecretRef struct {
-	Value Secret `json:"-"`
-	File  string `json:"file,omitempty"`
-}
-
-// Set reports whether any secret is configured.
-func (r SecretRef) Set() bool { return r.Value != "" || r.File != "" }
-
-// Resolve returns the secret, reading the file if one is named. Errors name
-// the file, never its content.
-func (r SecretRef) Resolve() (Secret, error) {
-	if r.File == "" {
-		return r.Value, nil
-	}
-	b, err := os.ReadFile(filepath.Clean(r.File))
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrSecretFile, err)
-	}
-	v := strings.TrimRight(string(b), "\r\n")
-	if v == "" {
-		return "", fmt.Errorf("%w: %s is empty", ErrSecretFile, r.File)
-	}
-	return Secret(v), nil
-}
-
-// ErrSecretFile is a stream key or passphrase file that cannot be used.
-var ErrSecretFile = errors.New("secret file unusable")
-
-// ErrOutputURL is an output URL that cannot be used.
-var ErrOutputURL = errors.New("bad output url")
-
-// OutputSpec is one destination, parsed from config. It carries no secret
-// in clear outside Secret fields.
-type OutputSpec struct {
-	Name  string `json:"name"`
-	Proto Proto  `json:"proto"`
-	// URL is the destination with every secret replaced by ***.
-	URL  string `json:"url"`
-	Host string `json:"host"`
-	Port int    `json:"port"`
-
-	// SRT
-	Listener bool          `json:"listener,omitempty"`
-	StreamID string        `json:"streamid,omitempty"`
-	Latency  time.Duration `json:"latency,omitempty"`
-	// Passphrase encrypts SRT (10..79 bytes, libsrt's bounds).
-	Passphrase SecretRef `json:"passphrase,omitzero"`
-	PBKeyLen   int       `json:"pbkeylen,omitempty"`
-
-	// RTMP(S): application and stream key (the stream name is the secret).
-	Application string    `json:"application,omitempty"`
-	StreamKey   SecretRef `json:"stream_key,omitzero"`
-
-	// RTSP: path and optional credentials.
-	Path     string    `json:"path,omitempty"`
-	User     string    `json:"user,omitempty"`
-	Password SecretRef `json:"password,omitzero"`
-
-	Enabled bool `json:"enabled"`
-}
-
-// Default ports when a URL names none.
-const (
-	defaultRTMPPort  = 1935
-	defaultRTMPSPort = 443
-	defaultRTSPPort  = 554
+// Errors of an output's URL and secrets.
+var (
+	ErrSecretFile = output.ErrSecretFile
+	ErrOutputURL  = output.ErrURL
 )
 
-// ParseOutput parses one configured output. key and keyFile are the
-// output's stream key (RTMP) given outside the URL. No file is read here.
+// ParseOutput parses one configured output (output.Parse).
 func ParseOutput(name, rawURL, key, keyFile string) (OutputSpec, error) {
-	o := OutputSpec{Name: name, Enabled: true}
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return o, fmt.Errorf("%w: %s", ErrOutputURL, redactParseError(err))
-	}
-	if key != "" && keyFile != "" {
-		return o, fmt.Errorf("%w: key and key_file both set", ErrOutputURL)
-	}
-	o.Proto = Proto(strings.ToLower(u.Scheme))
-	o.Host = u.Hostname()
-	if p := u.Port(); p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 1 || n > 65535 {
-			return o, fmt.Errorf("%w: port %q", ErrOutputURL, p)
-		}
-		o.Port = n
-	}
-	switch o.Proto {
-	case ProtoSRT:
-		err = parseSRT(&o, u)
-	case ProtoRTMP, ProtoRTMPS:
-		err = parseRTMP(&o, u, key, keyFile)
-	case ProtoRTSP:
-		err = parseRTSP(&o, u)
-	case "file":
-		return o, fmt.Errorf("%w: file:// is not an output, use record", ErrOutputURL)
-	case "":
-		return o, fmt.Errorf("%w: no scheme (want srt://, rtmp://, rtmps:// or rtsp://)", ErrOutputURL)
-	default:
-		return o, fmt.Errorf("%w: unknown scheme %q (want srt, rtmp, rtmps or rtsp)", ErrOutputURL, u.Scheme)
-	}
-	if err != nil {
-		return o, err
-	}
-	if (key != "" || keyFile != "") && o.Proto != ProtoRTMP && o.Proto != ProtoRTMPS {
-		return o, fmt.Errorf("%w: key/key_file apply to rtmp and rtmps only", ErrOutputURL)
-	}
-	o.URL = RedactURL(rawURL)
-	return o, nil
-}
-
-func parseSRT(o *OutputSpec, u *url.URL) error {
-	q := u.Query()
-	switch mode := q.Get("mode"); mode {
-	case "", "caller":
-	case "listener":
-		o.Listener = true
-	default:
-		return fmt.Errorf("%w: srt mode %q (want caller or listener)", ErrOutputURL, mode)
-	}
-	if o.Port == 0 {
-		return fmt.Errorf("%w: srt needs a port", ErrOutputURL)
-	}
-	if !o.Listener && o.Host == "" {
-		return fmt.Errorf("%w: srt caller needs a host", ErrOutputURL)
-	}
-	o.StreamID = q.Get("streamid")
-	if len(o.StreamID) > 512 {
-		return fmt.Errorf("%w: streamid longer than 512 bytes", ErrOutputURL)
-	}
-	if l := q.Get("latency"); l != "" {
-		ms, err := strconv.Atoi(l)
-		if err != nil || ms < 20 || ms > 60000 {
-			return fmt.Errorf("%w: srt latency %q (milliseconds, 20..60000)", ErrOutputURL, l)
-		}
-		o.Latency = time.Duration(ms) * time.Millisecond
-	}
-	if p := q.Get("passphrase"); p != "" {
-		if len(p) < 10 || len(p) > 79 {
-			return fmt.Errorf("%w: srt passphrase must be 10..79 bytes", ErrOutputURL)
-		}
-		o.Passphrase.Value = Secret(p)
-	}
-	if f := q.Get("passphrase_file"); f != "" {
-		if o.Passphrase.Value != "" {
-			return fmt.Errorf("%w: passphrase and passphrase_file both set", ErrOutputURL)
-		}
-		o.Passphrase.File = f
-	}
-	if k := q.Get("pbkeylen"); k != "" {
-		n, err := strconv.Atoi(k)
-		if err != nil || (n != 16 && n != 24 && n != 32) {
-			return fmt.Errorf("%w: pbkeylen %q (16, 24 or 32)", ErrOutputURL, k)
-		}
-		o.PBKeyLen = n
-	}
-	for k := range q {
-		switch k {
-		case "mode", "streamid", "latency", "passphrase", "passphrase_file", "pbkeylen":
-		default:
-			return fmt.Errorf("%w: unknown srt parameter %q", ErrOutputURL, k)
-		}
-	}
-	return nil
-}
-
-func parseRTMP(o *OutputSpec, u *url.URL, key, keyFile string) error {
-	if o.Host == "" {
-		return fmt.Errorf("%w: %s needs a host", ErrOutputURL, o.Proto)
-	}
-	if o.Port == 0 {
-		o.Port = defaultRTMPPort
-		if o.Proto == ProtoRTMPS {
-			o.Port = defaultRTMPSPort
-		}
-	}
-	if u.RawQuery != "" || u.User != nil {
-		return fmt.Errorf("%w: %s URL takes no query or credentials", ErrOutputURL, o.Proto)
-	}
-	path := strings.Trim(u.Path, "/")
-	if path == "" {
-		return fmt.Errorf("%w: %s URL needs an application path", ErrOutputURL, o.Proto)
-	}
-	if key != "" || keyFile != "" {
-		o.Application = path
-		o.StreamKey = SecretRef{Value: Secret(key), File: keyFile}
-		return nil
-	}
-	app, stream, ok := strings.Cut(path, "/")
-	if !ok || stream == "" {
-		return fmt.Errorf("%w: %s URL has no stream key: add it to the path or set key_file", ErrOutputURL, o.Proto)
-	}
-	o.Application, o.StreamKey.Value = app, Secret(stream)
-	return nil
-}
-
-func parseRTSP(o *OutputSpec, u *url.URL) error {
-	if o.Host == "" {
-		return fmt.Errorf("%w: rtsp needs a host", ErrOutputURL)
-	}
-	if o.Port == 0 {
-		o.Port = defaultRTSPPort
-	}
-	o.Path = strings.TrimPrefix(u.Path, "/")
-	if u.User != nil {
-		o.User = u.User.Username()
-		if p, ok := u.User.Password(); ok {
-			o.Password.Value = Secret(p)
-		}
-	}
-	if u.RawQuery != "" {
-		return fmt.Errorf("%w: rtsp URL takes no query", ErrOutputURL)
-	}
-	return nil
-}
-
-// RedactURL returns rawURL with every secret it may hold replaced by ***
-// (internal/redact holds the rule).
-func RedactURL(rawURL string) string { return redact.URL(rawURL) }
-
-// redactParseError keeps a URL parse error from echoing the URL (which may
-// hold a secret).
-func redactParseError(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err.Error()
-	}
-	return "unparsable"
-}
-
-// ListenAddr is where an SRT listener binds: the URL host, or all addresses.
-func (o OutputSpec) ListenAddr() string {
-	return net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
+	return output.Parse(name, rawURL, key, keyFile)
 }

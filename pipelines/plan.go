@@ -8,6 +8,13 @@
 // front encodes a still frame with text and a clock the same way. One
 // encode feeds every output (mux -> sink) and the recorder, each
 // independent, so a failing output never stops the others.
+//
+// Files: plan.go (the Plan's types), build.go (Request and Build),
+// sources.go (the input, the video, slate and audio fronts), encode.go (the
+// encoder's choice and chain; its families are in encoders.go), sinks.go
+// (the outputs' and the recorder's sinks), output.go (output URLs and
+// secrets), launch.go (the gst-launch-1.0 line), stats.go (what a
+// running pipeline reports).
 package pipelines
 
 import (

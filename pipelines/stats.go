@@ -105,18 +105,24 @@ type EventKind string
 // Events the runtime reports (PROTOCOL.md evt/{type} uses the same names
 // where they overlap).
 const (
-	EventOutputUp      EventKind = "output_up"
-	EventOutputDown    EventKind = "output_down"
-	EventVideoFailed   EventKind = "video_failed"
-	EventVideoStarted  EventKind = "video_started"
-	EventAudioFailed   EventKind = "audio_failed"
-	EventPictureLost   EventKind = "picture_lost"
-	EventPictureBack   EventKind = "picture_back"
-	EventSlateOn       EventKind = "slate_on"
-	EventSlateOff      EventKind = "slate_off"
-	EventRecorderError EventKind = "recorder_error"
-	EventSegment       EventKind = "segment_opened"
-	EventSegmentDelete EventKind = "segment_deleted"
+	EventOutputUp   EventKind = "output_up"
+	EventOutputDown EventKind = "output_down"
+	// EventVideoFailed: the live capture (or the slate, Part "slate")
+	// failed; the runtime retries it while OnAir.Capture asks for it.
+	EventVideoFailed EventKind = "video_failed"
+	// EventVideoStarted: the live picture took over the video track.
+	EventVideoStarted EventKind = "video_started"
+	// EventCaptureRunning: a live capture that had failed delivers frames
+	// again while the slate is on air (OnAir.Capture).
+	EventCaptureRunning EventKind = "capture_running"
+	EventAudioFailed    EventKind = "audio_failed"
+	EventPictureLost    EventKind = "picture_lost"
+	EventPictureBack    EventKind = "picture_back"
+	EventSlateOn        EventKind = "slate_on"
+	EventSlateOff       EventKind = "slate_off"
+	EventRecorderError  EventKind = "recorder_error"
+	EventSegment        EventKind = "segment_opened"
+	EventSegmentDelete  EventKind = "segment_deleted"
 )
 
 // Event is one thing that happened in the runtime.

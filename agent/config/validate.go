@@ -9,16 +9,13 @@ import (
 	"time"
 	"unicode"
 
-	"capbox/pipelines"
+	"capbox/agent/fleet/wire"
+	"capbox/internal/output"
 )
 
-var (
-	// deviceIDPattern is PROTOCOL.md's device id.
-	deviceIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-	outputName      = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
-	elementName     = regexp.MustCompile(`^[a-z0-9][a-z0-9_]{1,63}$`)
-	topicSegment    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
-)
+// elementName is a GStreamer element name. The device id, output name and
+// prefix patterns are the fleet protocol's (agent/fleet/wire).
+var elementName = regexp.MustCompile(`^[a-z0-9][a-z0-9_]{1,63}$`)
 
 // MaxOutputs bounds the outputs one encode feeds.
 const MaxOutputs = 16
@@ -30,8 +27,8 @@ func (c *Config) Validate() Errors {
 		es = append(es, FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
 	}
 
-	if c.Device.ID != "auto" && !deviceIDPattern.MatchString(c.Device.ID) {
-		add("device.id", "want auto or [a-z0-9][a-z0-9-]{0,62}, got %q", c.Device.ID)
+	if c.Device.ID != "auto" && !wire.DeviceIDPattern.MatchString(c.Device.ID) {
+		add("device.id", "want auto or %s, got %q", wire.DeviceIDSyntax, c.Device.ID)
 	}
 
 	checkSource := func(path, v string) {
@@ -89,13 +86,13 @@ func (c *Config) Validate() Errors {
 	seen := map[string]bool{}
 	for i, o := range c.Outputs {
 		p := fmt.Sprintf("outputs[%d]", i)
-		if !outputName.MatchString(o.Name) {
-			add(p+".name", "want [a-z0-9][a-z0-9_-]{0,31}, got %q", o.Name)
+		if !wire.OutputNamePattern.MatchString(o.Name) {
+			add(p+".name", "want %s, got %q", wire.OutputNameSyntax, o.Name)
 		} else if seen[o.Name] {
 			add(p+".name", "duplicate output name %q", o.Name)
 		}
 		seen[o.Name] = true
-		if _, err := pipelines.ParseOutput(o.Name, o.URL, o.Key, o.KeyFile); err != nil {
+		if _, err := output.Parse(o.Name, o.URL, o.Key, o.KeyFile); err != nil {
 			add(p+".url", "%v", err)
 		}
 	}
@@ -144,7 +141,7 @@ func (f Fleet) validate() Errors {
 	add := func(path, format string, args ...any) {
 		es = append(es, FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
 	}
-	if !topicSegment.MatchString(f.Prefix) {
+	if !wire.ValidPrefix(f.Prefix) {
 		add("fleet.prefix", "want one topic level without wildcards, got %q", f.Prefix)
 	}
 	if t := f.TelemetryInterval.D(); t < time.Second || t > time.Hour {

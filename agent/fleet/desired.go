@@ -13,6 +13,21 @@ import (
 // applyTimeout bounds one config apply through the Box.
 const applyTimeout = 2 * time.Minute
 
+// desiredConfig is config/desired's side of the link.
+type desiredConfig struct {
+	applied  Applied              // the config the box runs, as persisted
+	reported *wire.ConfigReported // the last config/reported, for the retained set
+	applying int64                // the version being applied off the loop, 0 when none
+	pending  *wire.ConfigDesired  // the newest desired that arrived during an apply
+}
+
+// cfgResult is one apply's outcome.
+type cfgResult struct {
+	d    wire.ConfigDesired
+	sha  string
+	errs []config.FieldError
+}
+
 // loadApplied restores the applied config at start. The agent should have
 // started from it (LoadApplied); when the Box runs an older version, the
 // link applies the persisted one again.
@@ -22,27 +37,28 @@ func (l *Link) loadApplied(ctx context.Context) {
 	if err != nil {
 		l.log.Warn("applied config unreadable; the box reports what it runs", "err", err)
 	}
+	c := &l.conf
 	switch {
 	case !ok || running > a.Version:
-		l.applied = Applied{Version: running}
+		c.applied = Applied{Version: running}
 	case running == a.Version:
 		l.scrub.add(docSecrets(a.Config)...)
-		l.applied = a
+		c.applied = a
 	default:
 		l.scrub.add(docSecrets(a.Config)...)
 		l.log.Info("applying the persisted config", "version", a.Version, "running", running)
 		r := l.apply(ctx, wire.ConfigDesired{V: wire.SchemaVersion, Version: a.Version, Config: a.Config})
 		if len(r.errs) > 0 {
 			l.log.Warn("persisted config refused by the box; keeping what runs", "version", a.Version, "errors", len(r.errs))
-			l.applied = Applied{Version: running}
+			c.applied = Applied{Version: running}
 		} else {
 			a.SHA256 = r.sha
-			l.applied = a
+			c.applied = a
 		}
 	}
-	if l.applied.Version > 0 {
-		l.reported = &wire.ConfigReported{DesiredVersion: l.applied.Version, AppliedVersion: l.applied.Version,
-			Status: wire.ConfigApplied, EffectiveSHA256: l.applied.SHA256}
+	if c.applied.Version > 0 {
+		c.reported = &wire.ConfigReported{DesiredVersion: c.applied.Version, AppliedVersion: c.applied.Version,
+			Status: wire.ConfigApplied, EffectiveSHA256: c.applied.SHA256}
 	}
 }
 
@@ -60,32 +76,36 @@ func (l *Link) onDesired(ctx context.Context, payload []byte) {
 		return
 	}
 	l.scrub.add(docSecrets(d.Config)...)
+	c := &l.conf
 	switch {
-	case d.Version == l.applied.Version:
-		if l.reported != nil && l.reported.DesiredVersion != d.Version {
-			l.report(wire.ConfigReported{DesiredVersion: d.Version, AppliedVersion: l.applied.Version,
-				Status: wire.ConfigApplied, EffectiveSHA256: l.applied.SHA256})
+	case d.Version == c.applied.Version:
+		if c.reported != nil && c.reported.DesiredVersion != d.Version {
+			l.report(wire.ConfigReported{DesiredVersion: d.Version, AppliedVersion: c.applied.Version,
+				Status: wire.ConfigApplied, EffectiveSHA256: c.applied.SHA256})
 		}
 		return
-	case d.Version < l.applied.Version:
+	case d.Version < c.applied.Version:
 		l.reject(d.Version, []config.FieldError{{Path: "version",
-			Msg: fmt.Sprintf("version %d is not newer than the applied version %d", d.Version, l.applied.Version)}})
+			Msg: fmt.Sprintf("version %d is not newer than the applied version %d", d.Version, c.applied.Version)}})
 		return
-	case d.Version == l.applying:
+	case d.Version == c.applying:
 		return
-	case l.applying != 0:
-		l.pendingDesired = &d
+	case c.applying != 0:
+		c.pending = &d
 		return
 	}
-	l.applying = d.Version
-	l.cmdWG.Add(1)
+	l.startApply(ctx, d)
+}
+
+// startApply applies d off the loop; the loop hears of the outcome in
+// onApplied.
+func (l *Link) startApply(ctx context.Context, d wire.ConfigDesired) {
+	l.conf.applying = d.Version
+	l.mail.workers.Add(1)
 	go func() {
-		defer l.cmdWG.Done()
+		defer l.mail.workers.Done()
 		r := l.apply(ctx, d)
-		select {
-		case l.cfgDone <- r:
-		case <-l.quit:
-		}
+		l.mail.work.Post(func() { l.onApplied(ctx, r) })
 	}()
 }
 
@@ -109,14 +129,17 @@ func (l *Link) apply(ctx context.Context, d wire.ConfigDesired) cfgResult {
 	return cfgResult{d: d, sha: sha, errs: errs}
 }
 
-func (l *Link) onCfgDone(ctx context.Context, r cfgResult) {
-	l.applying = 0
+// onApplied reports an apply's outcome and persists what was applied, then
+// starts the desired config that arrived meanwhile, if it is newer.
+func (l *Link) onApplied(ctx context.Context, r cfgResult) {
+	c := &l.conf
+	c.applying = 0
 	if len(r.errs) > 0 {
 		l.log.Warn("desired config rejected; the old config keeps running", "version", r.d.Version, "errors", len(r.errs))
 		l.reject(r.d.Version, r.errs)
 	} else {
-		l.applied = Applied{Version: r.d.Version, SHA256: r.sha, Config: r.d.Config}
-		if err := saveApplied(l.stateDir, l.applied); err != nil {
+		c.applied = Applied{Version: r.d.Version, SHA256: r.sha, Config: r.d.Config}
+		if err := saveApplied(l.stateDir, c.applied); err != nil {
 			l.log.Error("applied config not persisted: a reboot returns to the previous one", "err", err)
 		}
 		l.log.Info("desired config applied", "version", r.d.Version)
@@ -124,34 +147,25 @@ func (l *Link) onCfgDone(ctx context.Context, r cfgResult) {
 			Status: wire.ConfigApplied, EffectiveSHA256: r.sha})
 		l.queueEvent(wire.Event{Type: wire.EvtConfigApplied, Data: map[string]any{"version": r.d.Version}})
 	}
-	if p := l.pendingDesired; p != nil {
-		l.pendingDesired = nil
-		if p.Version > l.applied.Version {
-			l.applying = p.Version
-			l.cmdWG.Add(1)
-			go func() {
-				defer l.cmdWG.Done()
-				res := l.apply(ctx, *p)
-				select {
-				case l.cfgDone <- res:
-				case <-l.quit:
-				}
-			}()
+	if p := c.pending; p != nil {
+		c.pending = nil
+		if p.Version > c.applied.Version {
+			l.startApply(ctx, *p)
 		}
 	}
 }
 
 func (l *Link) reject(version int64, errs []config.FieldError) {
-	l.report(wire.ConfigReported{DesiredVersion: version, AppliedVersion: l.applied.Version,
-		Status: wire.ConfigRejected, Errors: toWire(errs), EffectiveSHA256: l.applied.SHA256})
+	l.report(wire.ConfigReported{DesiredVersion: version, AppliedVersion: l.conf.applied.Version,
+		Status: wire.ConfigRejected, Errors: toWire(errs), EffectiveSHA256: l.conf.applied.SHA256})
 	l.queueEvent(wire.Event{Type: wire.EvtConfigRejected, Msg: fmt.Sprintf("%d problem(s)", len(errs)),
 		Data: map[string]any{"version": version}})
 }
 
 func (l *Link) report(r wire.ConfigReported) {
-	l.reported = &r
+	l.conf.reported = &r
 	c := r
-	l.out.push(&outMsg{suffix: wire.TopicConfigReported, qos: 1, retained: true, latest: true, body: &c})
+	l.out.pushRetained(wire.TopicConfigReported, &c)
 }
 
 // toWire converts the agent's field errors to the protocol's (same JSON).

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"capbox/internal/loop"
+
 	"capbox/agent/fleet/wire"
 )
 
@@ -14,10 +16,13 @@ type eventQueue struct {
 	mu      sync.Mutex
 	q       []wire.Event
 	dropped int
-	notify  chan struct{}
+	// bell hands the loop "take the events" without waiting: its depth
+	// is 1, and a take already waiting takes this event too.
+	bell *loop.Loop
+	take func() // the loop's side: takeEvents
 }
 
-func newEventQueue() *eventQueue { return &eventQueue{notify: make(chan struct{}, 1)} }
+func newEventQueue(take func()) *eventQueue { return &eventQueue{bell: loop.New(1), take: take} }
 
 func (q *eventQueue) add(e wire.Event) {
 	q.mu.Lock()
@@ -28,13 +33,10 @@ func (q *eventQueue) add(e wire.Event) {
 	}
 	q.q = append(q.q, e)
 	q.mu.Unlock()
-	select {
-	case q.notify <- struct{}{}:
-	default:
-	}
+	q.bell.TryPost(q.take)
 }
 
-func (q *eventQueue) take() ([]wire.Event, int) {
+func (q *eventQueue) takeAll() ([]wire.Event, int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	out, d := q.q, q.dropped
@@ -57,14 +59,14 @@ func (l *Link) drainEvents(ctx context.Context) {
 			if e.TS == 0 {
 				e.TS = time.Now().UnixMilli()
 			}
-			l.evq.add(e)
+			l.mail.events.add(e)
 		}
 	}
 }
 
 // takeEvents moves drained events into the outbox.
 func (l *Link) takeEvents() {
-	evs, dropped := l.evq.take()
+	evs, dropped := l.mail.events.takeAll()
 	if dropped > 0 {
 		l.log.Warn("fleet events dropped while the loop was busy", "dropped", dropped)
 	}

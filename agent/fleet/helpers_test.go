@@ -6,9 +6,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"image"
-	"image/color"
-	"image/jpeg"
 	"io"
 	"log/slog"
 	"net"
@@ -24,8 +21,8 @@ import (
 	"capbox/agent/config"
 	"capbox/agent/fleet"
 	"capbox/agent/fleet/broker"
+	"capbox/agent/fleet/fleettest"
 	"capbox/agent/fleet/wire"
-	"capbox/board"
 )
 
 // Secrets used across the scenarios; a grep of everything a box publishes
@@ -39,141 +36,17 @@ const (
 
 func boxPassword(id string) string { return "pw-" + id + "-0123456789" }
 
-// fakeBox stands in for the agent: it answers from fields the test sets
-// and records every call the link makes into the pipeline side.
-type fakeBox struct {
-	mu       sync.Mutex
-	state    wire.State
-	meta     wire.Meta
-	tel      wire.Telemetry
-	changed  chan struct{}
-	events   chan wire.Event
-	calls    []string
-	applies  []int64
-	applyFn  func(doc json.RawMessage) []config.FieldError
-	cmdFn    func(ctx context.Context, name string, args wire.Args) (fleet.Result, error)
-	lastArgs wire.Args
-}
-
-func newFakeBox() *fakeBox {
-	return &fakeBox{
-		state: wire.State{
-			Mode:      wire.ModeStreaming,
-			Moods:     map[string]wire.Mood{wire.PartCapture: wire.MoodHappy, wire.OutputPart("primary"): wire.MoodHappy},
-			Capture:   wire.CaptureState{Signal: string(board.SignalLocked), Format: "1080p60"},
-			Outputs:   map[string]string{"primary": wire.OutputUp},
-			Recording: true,
-		},
-		meta: wire.Meta{
-			Agent:    "0.3.0-test",
-			Versions: map[string]string{"go": "go1.26"},
-			Outputs: []wire.OutputInfo{
-				{Name: "primary", Proto: "rtmp", URL: "rtmp://ingest.example.org/live/" + streamKey, Enabled: true},
-				{Name: "backup", Proto: "srt", URL: "srt://ingest.example.org:9000?passphrase=" + srtPassphrase, Enabled: true},
-			},
-			Detection: mustJSON(board.Detection{Board: board.Board{ID: "x86", Family: "x86", Model: "test"}}),
-		},
-		tel: wire.Telemetry{
-			UptimeS: 10,
-			Sys:     wire.SysHealth{CPUPct: 12.5, TempsC: map[string]float64{"cpu-thermal": 55.5}, ClockSynced: true},
-		},
-		changed: make(chan struct{}, 1),
-		events:  make(chan wire.Event, 16),
-	}
-}
-
-func (b *fakeBox) Meta() wire.Meta {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	m := b.meta
-	m.Outputs = append([]wire.OutputInfo(nil), b.meta.Outputs...)
-	return m
-}
-
-func (b *fakeBox) State() wire.State {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := b.state
-	s.Outputs = map[string]string{}
-	for k, v := range b.state.Outputs {
-		s.Outputs[k] = v
-	}
-	return s
-}
-
-func (b *fakeBox) Telemetry() wire.Telemetry {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.tel
-}
-
-func (b *fakeBox) StateChanged() <-chan struct{} { return b.changed }
-func (b *fakeBox) Events() <-chan wire.Event     { return b.events }
-
-func (b *fakeBox) setState(f func(*wire.State)) {
-	b.mu.Lock()
-	f(&b.state)
-	b.mu.Unlock()
-	select {
-	case b.changed <- struct{}{}:
-	default:
-	}
-}
-
-func (b *fakeBox) Command(ctx context.Context, name string, args wire.Args) (fleet.Result, error) {
-	b.mu.Lock()
-	b.calls = append(b.calls, name)
-	b.lastArgs = args
-	fn := b.cmdFn
-	b.mu.Unlock()
-	if fn != nil {
-		return fn(ctx, name, args)
-	}
-	switch name {
-	case wire.CmdSnapshot:
-		return fleet.Result{JPEG: testJPEG()}, nil
-	case wire.CmdDetect:
-		return fleet.Result{Data: &board.Detection{Board: board.Board{ID: "x86"}}}, nil
-	case wire.CmdRestartOutput, wire.CmdStartOutput, wire.CmdStopOutput:
-		if args.Name != "primary" && args.Name != "backup" {
-			return fleet.Result{}, fleet.Rejectf(wire.CodeNoOutput, "no output %q", args.Name)
+// newBox is the scenarios' box: fleettest's, with output URLs that carry
+// secrets the link must redact.
+func newBox() *fleettest.Box {
+	b := fleettest.New()
+	b.SetMeta(func(m *wire.Meta) {
+		m.Outputs = []wire.OutputInfo{
+			{Name: "primary", Proto: "rtmp", URL: "rtmp://ingest.example.org/live/" + streamKey, Enabled: true},
+			{Name: "backup", Proto: "srt", URL: "srt://ingest.example.org:9000?passphrase=" + srtPassphrase, Enabled: true},
 		}
-	}
-	return fleet.Result{}, nil
-}
-
-func (b *fakeBox) ApplyConfig(_ context.Context, version int64, doc json.RawMessage) (string, []config.FieldError) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.calls = append(b.calls, "apply")
-	if b.applyFn != nil {
-		if errs := b.applyFn(doc); len(errs) > 0 {
-			return "", errs
-		}
-	}
-	b.applies = append(b.applies, version)
-	b.state.ConfigVersion = version
-	return fmt.Sprintf("sha-%d", version), nil
-}
-
-func (b *fakeBox) callList() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]string(nil), b.calls...)
-}
-
-func testJPEG() []byte {
-	img := image.NewRGBA(image.Rect(0, 0, 64, 36))
-	for x := range 64 {
-		for y := range 36 {
-			img.Set(x, y, color.RGBA{uint8(x * 4), uint8(y * 7), 128, 255})
-		}
-	}
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 70}); err != nil {
-		panic(err)
-	}
-	return buf.Bytes()
+	})
+	return b
 }
 
 // env is one broker with its credentials.
@@ -297,7 +170,7 @@ func (e *env) fleetCfg(id string) config.Fleet {
 // running is one link under test.
 type running struct {
 	link     *fleet.Link
-	box      *fakeBox
+	box      *fleettest.Box
 	stateDir string
 	cancel   context.CancelFunc
 	done     chan struct{}
@@ -328,10 +201,10 @@ func (s *syncBuffer) String() string {
 
 // startLink runs a link for id with a fake box; its log goes to a buffer
 // (and stderr with -v) so tests can grep it for secrets.
-func (e *env) startLink(id string, box *fakeBox, stateDir string, mod func(*config.Fleet), opts ...fleet.Option) *running {
+func (e *env) startLink(id string, box *fleettest.Box, stateDir string, mod func(*config.Fleet), opts ...fleet.Option) *running {
 	e.t.Helper()
 	if box == nil {
-		box = newFakeBox()
+		box = newBox()
 	}
 	if stateDir == "" {
 		stateDir = e.t.TempDir()
@@ -516,12 +389,4 @@ func freePort(t testing.TB) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
-}
-
-func mustJSON(v any) json.RawMessage {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return b
 }

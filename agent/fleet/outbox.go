@@ -87,6 +87,12 @@ func (o *outbox) requeue(m *outMsg) {
 	o.q = append([]*outMsg{m}, o.q...)
 }
 
+// pushRetained queues a retained document (QoS 1); only the newest of its
+// topic waits.
+func (o *outbox) pushRetained(suffix string, body stamper) {
+	o.push(&outMsg{suffix: suffix, qos: 1, retained: true, latest: true, body: body})
+}
+
 func (o *outbox) pop() *outMsg {
 	if len(o.q) == 0 {
 		return nil

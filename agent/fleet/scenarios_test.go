@@ -20,6 +20,7 @@ import (
 
 	"capbox/agent/config"
 	"capbox/agent/fleet"
+	"capbox/agent/fleet/fleettest"
 	"capbox/agent/fleet/wire"
 	"capbox/board"
 )
@@ -64,7 +65,7 @@ func helperBox(raw string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	l, err := fleet.New(h.Fleet, h.ID, newFakeBox(), slog.New(slog.DiscardHandler), fleet.WithStateDir(h.StateDir))
+	l, err := fleet.New(h.Fleet, h.ID, newBox(), slog.New(slog.DiscardHandler), fleet.WithStateDir(h.StateDir))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -156,7 +157,7 @@ func TestLifecycle(t *testing.T) {
 		// Ten changes in a burst: at most one state a second, the last wins.
 		from := o.mark()
 		for i := range 10 {
-			r.box.setState(func(s *wire.State) { s.Outputs["primary"] = fmt.Sprint("step-", i) })
+			r.box.SetState(func(s *wire.State) { s.Outputs["primary"] = fmt.Sprint("step-", i) })
 			time.Sleep(20 * time.Millisecond)
 		}
 		last := o.waitFor(from, 5*time.Second, "final state", func(m obsMsg) bool {
@@ -179,7 +180,7 @@ func TestLifecycle(t *testing.T) {
 		_ = last
 
 		// An event goes out on evt/{type}, stamped with the session.
-		r.box.events <- wire.Event{Type: wire.EvtSignalLost, Part: wire.PartCapture}
+		r.box.Emit(wire.Event{Type: wire.EvtSignalLost, Part: wire.PartCapture})
 		ev := decodeJSON[wire.Event](t, o.waitFor(0, 5*time.Second, "event", topicIs("capbox/box-a/evt/signal_lost")))
 		if ev.Sess != 1 || ev.Type != wire.EvtSignalLost || ev.TS == 0 {
 			t.Errorf("event = %+v", ev)
@@ -250,11 +251,9 @@ func TestCommands(t *testing.T) {
 					t.Errorf("ping result %s", res.Result)
 				}
 			case wire.CmdSetLogLevel:
-				r.box.mu.Lock()
-				if r.box.lastArgs.Level != "debug" {
-					t.Errorf("set_log_level args %+v", r.box.lastArgs)
+				if args := r.box.LastArgs(); args.Level != "debug" {
+					t.Errorf("set_log_level args %+v", args)
 				}
-				r.box.mu.Unlock()
 			}
 		}
 		var boxCmds []string
@@ -263,23 +262,23 @@ func TestCommands(t *testing.T) {
 				boxCmds = append(boxCmds, c.Name)
 			}
 		}
-		if got := r.box.callList(); !slices.Equal(got, boxCmds) {
+		if got := r.box.Calls(); !slices.Equal(got, boxCmds) {
 			t.Errorf("box saw %v, want %v", got, boxCmds)
 		}
 
 		// Duplicate: the first answer again, the box runs it once.
-		before := len(r.box.callList())
+		before := len(r.box.Calls())
 		body := commandBody("dup-1", map[string]string{"name": "backup"}, 0)
 		first := o.command("box-b", wire.CmdRestartOutput, body)
 		dup := o.command("box-b", wire.CmdRestartOutput, body)
 		if first.Status != wire.ResOK || dup.Status != wire.ResDuplicate || dup.FirstStatus != wire.ResOK || !dup.Succeeded() {
 			t.Errorf("first %+v, dup %+v", first, dup)
 		}
-		if n := len(r.box.callList()) - before; n != 1 {
+		if n := len(r.box.Calls()) - before; n != 1 {
 			t.Errorf("box ran a duplicated command %d times", n)
 		}
 
-		before = len(r.box.callList())
+		before = len(r.box.Calls())
 		cases := []struct {
 			name, body, status, code string
 		}{
@@ -304,7 +303,7 @@ func TestCommands(t *testing.T) {
 				t.Errorf("%s: got %s/%s (%s), want %s/%s", c.name, res.Status, res.Code, res.Msg, c.status, c.code)
 			}
 		}
-		if n := len(r.box.callList()) - before; n != 1 { // only "unknown output" reaches the box
+		if n := len(r.box.Calls()) - before; n != 1 { // only "unknown output" reaches the box
 			t.Errorf("box was called %d times by refused requests, want 1", n)
 		}
 
@@ -314,7 +313,7 @@ func TestCommands(t *testing.T) {
 		}
 
 		// Payloads that cannot be addressed by id still get an answer.
-		before = len(r.box.callList())
+		before = len(r.box.Calls())
 		deep := `{"v":1,"id":"deep-1","args":` + strings.Repeat(`{"a":`, 40) + "1" + strings.Repeat("}", 40) + "}"
 		raw := []struct {
 			name, body, code string
@@ -334,7 +333,7 @@ func TestCommands(t *testing.T) {
 				t.Errorf("%s: %+v", c.name, res)
 			}
 		}
-		if n := len(r.box.callList()) - before; n != 0 {
+		if n := len(r.box.Calls()) - before; n != 0 {
 			t.Errorf("malformed requests reached the box %d times", n)
 		}
 		assertNoSecrets(t, o, r)
@@ -344,15 +343,15 @@ func TestCommands(t *testing.T) {
 func TestLongCommandAccepted(t *testing.T) {
 	e := startMochi(t)
 	o := e.observe()
-	box := newFakeBox()
-	box.cmdFn = func(ctx context.Context, name string, _ wire.Args) (fleet.Result, error) {
+	box := newBox()
+	box.OnCommand(func(ctx context.Context, name string, _ wire.Args) (fleet.Result, error) {
 		select {
 		case <-time.After(1500 * time.Millisecond):
-			return fleet.Result{JPEG: testJPEG()}, nil
+			return fleet.Result{JPEG: fleettest.JPEG(64, 36)}, nil
 		case <-ctx.Done():
 			return fleet.Result{}, ctx.Err()
 		}
-	}
+	})
 	e.startLink("box-a", box, "", nil)
 	o.waitFor(0, 10*time.Second, "birth", statusIs("box-a", true, 0))
 	from := o.mark()
@@ -383,13 +382,13 @@ func TestConfigDesired(t *testing.T) {
 	forBrokers(t, func(t *testing.T, start func(*testPKI) *env) {
 		e := start(nil)
 		o := e.observe()
-		box := newFakeBox()
-		box.applyFn = func(doc json.RawMessage) []config.FieldError {
+		box := newBox()
+		box.OnApply(func(_ int64, doc json.RawMessage) []config.FieldError {
 			if bytes.Contains(doc, []byte(`"video":"/dev/video9"`)) {
 				return []config.FieldError{{Path: "capture.video", Msg: "device busy"}}
 			}
 			return nil
-		}
+		})
 		r := e.startLink("box-c", box, "", nil)
 		o.waitFor(0, 10*time.Second, "birth", statusIs("box-c", true, 0))
 
@@ -452,7 +451,7 @@ func TestConfigDesired(t *testing.T) {
 		if a := persisted(); a.Version != 1 {
 			t.Errorf("a rejected config was persisted: %d", a.Version)
 		}
-		if got := box.applies; !slices.Equal(got, []int64{1}) {
+		if got := box.Applies(); !slices.Equal(got, []int64{1}) {
 			t.Errorf("box applied %v", got)
 		}
 
@@ -470,7 +469,7 @@ func TestConfigDesired(t *testing.T) {
 		// Restart with a box that runs the file config: the persisted v7 is
 		// applied again, and the retained desired v7 is then a no-op.
 		r.stop()
-		box2 := newFakeBox()
+		box2 := newBox()
 		from = o.mark()
 		r2 := e.startLink("box-c", box2, r.stateDir, nil)
 		o.waitFor(from, 10*time.Second, "birth after restart", statusIs("box-c", true, 2))
@@ -479,11 +478,9 @@ func TestConfigDesired(t *testing.T) {
 			t.Errorf("after restart: %+v", rep)
 		}
 		time.Sleep(500 * time.Millisecond)
-		box2.mu.Lock()
-		if !slices.Equal(box2.applies, []int64{7}) {
-			t.Errorf("after restart the box applied %v, want [7] once", box2.applies)
+		if got := box2.Applies(); !slices.Equal(got, []int64{7}) {
+			t.Errorf("after restart the box applied %v, want [7] once", got)
 		}
-		box2.mu.Unlock()
 		assertNoSecrets(t, o, r, r2)
 	})
 }
@@ -545,7 +542,7 @@ func TestCutConnection(t *testing.T) {
 		p.cut()
 		o.waitFor(from, 10*time.Second, "will after the cut", statusIs("box-a", false, 1))
 		o.waitFor(from, 10*time.Second, "birth of session 2", statusIs("box-a", true, 2))
-		if calls := r.box.callList(); len(calls) != 0 {
+		if calls := r.box.Calls(); len(calls) != 0 {
 			t.Errorf("losing the broker touched the pipeline: %v", calls)
 		}
 	})
@@ -594,8 +591,8 @@ func TestBrokerRestart(t *testing.T) {
 		}
 		e.stop()
 		time.Sleep(300 * time.Millisecond)
-		runs[0].box.events <- wire.Event{Type: wire.EvtSignalLost, Msg: "while offline"}
-		runs[0].box.setState(func(s *wire.State) { s.Mode = wire.ModeNoSignal })
+		runs[0].box.Emit(wire.Event{Type: wire.EvtSignalLost, Msg: "while offline"})
+		runs[0].box.SetState(func(s *wire.State) { s.Mode = wire.ModeNoSignal })
 		time.Sleep(200 * time.Millisecond)
 		from := o.mark()
 		e.restart()
@@ -617,7 +614,7 @@ func TestBrokerRestart(t *testing.T) {
 			t.Errorf("%d boxes reconnected within %s: no jitter", len(ids), spread)
 		}
 		for _, r := range runs {
-			if calls := r.box.callList(); len(calls) != 0 {
+			if calls := r.box.Calls(); len(calls) != 0 {
 				t.Errorf("broker restart touched the pipeline: %v", calls)
 			}
 		}
@@ -707,23 +704,23 @@ func TestMutualTLS(t *testing.T) {
 func TestLeakyBoxScrubbed(t *testing.T) {
 	e := startMochi(t)
 	o := e.observe()
-	box := newFakeBox()
-	box.cmdFn = func(context.Context, string, wire.Args) (fleet.Result, error) {
+	box := newBox()
+	box.OnCommand(func(context.Context, string, wire.Args) (fleet.Result, error) {
 		return fleet.Result{}, fmt.Errorf("ingest refused rtmp://ingest.example.org/live/%s", streamKey)
-	}
+	})
 	r := e.startLink("box-a", box, "", nil)
 	o.waitFor(0, 10*time.Second, "birth", statusIs("box-a", true, 1))
 	res := o.command("box-a", wire.CmdRestartPipeline, commandBody("leak-1", nil, 0))
 	if res.Status != wire.ResError || !strings.Contains(res.Msg, "live/***") {
 		t.Errorf("leaky error answered %+v", res)
 	}
-	box.events <- wire.Event{Type: wire.EvtOutputDown, Output: "backup", Msg: "srt passphrase " + srtPassphrase + " refused"}
+	box.Emit(wire.Event{Type: wire.EvtOutputDown, Output: "backup", Msg: "srt passphrase " + srtPassphrase + " refused"})
 	o.waitFor(0, 5*time.Second, "event", topicIs("capbox/box-a/evt/output_down"))
 	// A desired config carries new secrets: they join the scrub list.
 	from := o.mark()
 	o.publish("capbox/box-a/config/desired", desired(1, `{"outputs":[{"name":"cam","url":"rtsp://u:`+rtspPassword+`@10.0.0.1/x"}]}`), true)
 	o.waitFor(from, 5*time.Second, "reported", topicIs("capbox/box-a/config/reported"))
-	box.events <- wire.Event{Type: wire.EvtOutputDown, Msg: "rtsp auth " + rtspPassword}
+	box.Emit(wire.Event{Type: wire.EvtOutputDown, Msg: "rtsp auth " + rtspPassword})
 	o.waitFor(from, 5*time.Second, "event", topicIs("capbox/box-a/evt/output_down"))
 	assertNoSecrets(t, o, r)
 }

@@ -3,13 +3,10 @@ package fleet
 import (
 	"bytes"
 	"encoding/json"
-	"net/url"
 	"sort"
-	"strings"
 	"sync"
 
-	"capbox/agent/config"
-	"capbox/pipelines"
+	"capbox/internal/redact"
 )
 
 // minSecretLen is the shortest value the scrubber hunts for: a short RTMP
@@ -34,7 +31,7 @@ func (s *scrubber) add(secrets ...string) {
 		s.secrets = map[string]struct{}{}
 	}
 	for _, v := range secrets {
-		if len(v) >= minSecretLen && v != pipelines.Redacted {
+		if len(v) >= minSecretLen && v != redact.Redacted {
 			s.secrets[v] = struct{}{}
 		}
 	}
@@ -60,24 +57,12 @@ func (s *scrubber) scrub(b []byte) ([]byte, bool) {
 		}
 		for _, f := range forms {
 			if bytes.Contains(b, f) {
-				b = bytes.ReplaceAll(b, f, []byte(pipelines.Redacted))
+				b = bytes.ReplaceAll(b, f, []byte(redact.Redacted))
 				hit = true
 			}
 		}
 	}
 	return b, hit
-}
-
-// ConfigSecrets lists the secrets in a parsed config: stream keys, SRT
-// passphrases, RTSP passwords, the fleet password. The agent passes them to
-// WithSecrets so the link can scrub them from anything it sends.
-func ConfigSecrets(cfg config.Config) []string {
-	var out []string
-	for _, o := range cfg.Outputs {
-		out = append(out, o.Key)
-		out = append(out, urlSecrets(o.URL)...)
-	}
-	return append(out, cfg.Fleet.Password)
 }
 
 // docSecrets lists the secrets of a config document that may not even be
@@ -98,37 +83,13 @@ func docSecrets(doc json.RawMessage) []string {
 				out = append(out, k)
 			}
 			if u, ok := om["url"].(string); ok {
-				out = append(out, urlSecrets(u)...)
+				out = append(out, redact.URLSecrets(u)...)
 			}
 		}
 	}
 	if f, ok := m["fleet"].(map[string]any); ok {
 		if p, ok := f["password"].(string); ok {
 			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// urlSecrets are the secret parts of an output URL: a user password, an SRT
-// passphrase, the RTMP stream name.
-func urlSecrets(raw string) []string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil
-	}
-	var out []string
-	if u.User != nil {
-		if p, ok := u.User.Password(); ok {
-			out = append(out, p, url.QueryEscape(p), url.PathEscape(p))
-		}
-	}
-	if p := u.Query().Get("passphrase"); p != "" {
-		out = append(out, p, url.QueryEscape(p))
-	}
-	if s := strings.ToLower(u.Scheme); s == "rtmp" || s == "rtmps" {
-		if _, stream, ok := strings.Cut(strings.Trim(u.Path, "/"), "/"); ok && stream != "" {
-			out = append(out, stream, url.PathEscape(stream))
 		}
 	}
 	return out

@@ -7,8 +7,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"image"
 	"image/jpeg"
 	"io"
 	"log/slog"
@@ -23,6 +21,7 @@ import (
 	"capbox/agent/config"
 	"capbox/agent/fleet"
 	"capbox/agent/fleet/broker"
+	"capbox/agent/fleet/fleettest"
 	"capbox/agent/fleet/wire"
 )
 
@@ -33,77 +32,26 @@ const (
 
 func boxPassword(id string) string { return "pw-" + id + "-0123456789" }
 
-// simBox is a simulated box: the real link with a fake pipeline side.
-type simBox struct {
-	mu      sync.Mutex
-	state   wire.State
-	tel     wire.Telemetry
-	changed chan struct{}
-	events  chan wire.Event
-}
-
-func newSimBox(i int) *simBox {
-	return &simBox{
-		state: wire.State{Mode: wire.ModeStreaming, Moods: map[string]wire.Mood{wire.PartCapture: wire.MoodHappy},
+// newSimBox is a simulated box (fleettest's, behind the real link): one
+// RTMP output up and one connecting, a Raspberry Pi 4's detection, a
+// temperature that differs per box.
+func newSimBox(i int) *fleettest.Box {
+	b := fleettest.New()
+	b.SetState(func(s *wire.State) {
+		*s = wire.State{Mode: wire.ModeStreaming, Moods: map[string]wire.Mood{wire.PartCapture: wire.MoodHappy},
 			Capture: wire.CaptureState{Signal: "locked", Format: "1080p60"},
-			Outputs: map[string]string{"primary": wire.OutputUp, "backup": wire.OutputConnecting}, Recording: true},
-		tel: wire.Telemetry{UptimeS: 5, Sys: wire.SysHealth{CPUPct: 10, TempsC: map[string]float64{"cpu-thermal": 40 + float64(i%30)}, ClockSynced: true},
-			Outputs: []wire.OutputHealth{{Name: "primary", Proto: "srt", State: "up", BitrateKbps: 4000}}},
-		changed: make(chan struct{}, 1),
-		events:  make(chan wire.Event, 8),
-	}
-}
-
-func (b *simBox) Meta() wire.Meta {
-	return wire.Meta{Agent: "0.3.0-sim", Outputs: []wire.OutputInfo{{Name: "primary", Proto: "rtmp", URL: "rtmp://ingest.example.org/live/" + streamKey, Enabled: true}},
-		Detection: json.RawMessage(`{"board":{"id":"rpi4","model":"Raspberry Pi 4"},"chosen":{"video_input":"/dev/video0","encoder":"v4l2h264enc","zero_copy":true}}`)}
-}
-func (b *simBox) State() wire.State {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := b.state
-	s.Outputs = map[string]string{}
-	for k, v := range b.state.Outputs {
-		s.Outputs[k] = v
-	}
-	return s
-}
-func (b *simBox) Telemetry() wire.Telemetry {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.tel
-}
-func (b *simBox) StateChanged() <-chan struct{} { return b.changed }
-func (b *simBox) Events() <-chan wire.Event     { return b.events }
-func (b *simBox) set(f func(*simBox)) {
-	b.mu.Lock()
-	f(b)
-	b.mu.Unlock()
-	select {
-	case b.changed <- struct{}{}:
-	default:
-	}
-}
-
-func (b *simBox) Command(_ context.Context, name string, args wire.Args) (fleet.Result, error) {
-	switch name {
-	case wire.CmdSnapshot:
-		var buf bytes.Buffer
-		_ = jpeg.Encode(&buf, image.NewGray(image.Rect(0, 0, 32, 18)), nil)
-		return fleet.Result{JPEG: buf.Bytes()}, nil
-	case wire.CmdRestartOutput, wire.CmdStopOutput, wire.CmdStartOutput:
-		if args.Name != "primary" && args.Name != "backup" {
-			return fleet.Result{}, fleet.Rejectf(wire.CodeNoOutput, "no output %q", args.Name)
-		}
-	}
-	return fleet.Result{}, nil
-}
-
-func (b *simBox) ApplyConfig(_ context.Context, version int64, _ json.RawMessage) (string, []config.FieldError) {
-	b.mu.Lock()
-	b.state.ConfigVersion = version
-	b.mu.Unlock()
-	return fmt.Sprintf("sha-%d", version), nil
+			Outputs: map[string]string{"primary": wire.OutputUp, "backup": wire.OutputConnecting}, Recording: true}
+	})
+	b.SetTelemetry(func(t *wire.Telemetry) {
+		*t = wire.Telemetry{UptimeS: 5, Sys: wire.SysHealth{CPUPct: 10, TempsC: map[string]float64{"cpu-thermal": 40 + float64(i%30)}, ClockSynced: true},
+			Outputs: []wire.OutputHealth{{Name: "primary", Proto: "srt", State: "up", BitrateKbps: 4000}}}
+	})
+	b.SetMeta(func(m *wire.Meta) {
+		*m = wire.Meta{Agent: "0.3.0-sim", Outputs: []wire.OutputInfo{{Name: "primary", Proto: "rtmp", URL: "rtmp://ingest.example.org/live/" + streamKey, Enabled: true}},
+			Detection: json.RawMessage(`{"board":{"id":"rpi4","model":"Raspberry Pi 4"},"chosen":{"video_input":"/dev/video0","encoder":"v4l2h264enc","zero_copy":true}}`)}
+	})
+	b.SetSnapshot(fleettest.JPEG(32, 18))
+	return b
 }
 
 // lab is `capboxctl broker` serving on loopback plus the password files.
@@ -171,7 +119,7 @@ func (l *lab) ctl(args ...string) (int, string, string) {
 }
 
 // box runs a simulated box's link.
-func (l *lab) box(id string, sb *simBox) (stop func()) {
+func (l *lab) box(id string, sb *fleettest.Box) (stop func()) {
 	l.t.Helper()
 	f := config.Default().Fleet
 	f.PasswordFile = filepath.Join(l.dir, id+".pw")
@@ -183,13 +131,13 @@ func (l *lab) box(id string, sb *simBox) (stop func()) {
 
 // boxTLS runs a simulated box that authenticates with a client
 // certificate only.
-func (l *lab) boxTLS(id string, sb *simBox, ca, cert, key string) (stop func()) {
+func (l *lab) boxTLS(id string, sb *fleettest.Box, ca, cert, key string) (stop func()) {
 	f := config.Default().Fleet
 	f.CA, f.Cert, f.Key = ca, cert, key
 	return l.runBox(id, sb, f)
 }
 
-func (l *lab) runBox(id string, sb *simBox, f config.Fleet) (stop func()) {
+func (l *lab) runBox(id string, sb *fleettest.Box, f config.Fleet) (stop func()) {
 	l.t.Helper()
 	f.Broker, f.Username = l.url, id
 	f.TelemetryInterval = config.Duration(time.Second)
@@ -238,10 +186,10 @@ func TestLsStatusAndStale(t *testing.T) {
 	l.box("room-a", a)
 	l.box("room-b", b)
 	stopC := l.box("room-c", c)
-	b.set(func(s *simBox) {
-		s.state.Mode, s.state.Capture = wire.ModeNoSignal, wire.CaptureState{Signal: "no_signal"}
-		s.state.Moods[wire.PartCapture] = wire.MoodHungry
-		s.tel.Sys.TempsC["cpu-thermal"] = 81.5
+	b.SetTelemetry(func(t *wire.Telemetry) { t.Sys.TempsC["cpu-thermal"] = 81.5 })
+	b.SetState(func(s *wire.State) {
+		s.Mode, s.Capture = wire.ModeNoSignal, wire.CaptureState{Signal: "no_signal"}
+		s.Moods[wire.PartCapture] = wire.MoodHungry
 	})
 	l.waitLs("three boxes with telemetry and room-b without signal", func(rows []row) bool {
 		rb := rowByID(rows, "room-b")
@@ -419,8 +367,8 @@ func TestWatchPlain(t *testing.T) {
 	}()
 	time.Sleep(500 * time.Millisecond)
 	stopB := l.box("room-b", newSimBox(2))
-	sa.events <- wire.Event{Type: wire.EvtSignalLost, Part: wire.PartCapture, Msg: "cable out"}
-	sa.set(func(s *simBox) { s.state.Mode = wire.ModeNoSignal })
+	sa.Emit(wire.Event{Type: wire.EvtSignalLost, Part: wire.PartCapture, Msg: "cable out"})
+	sa.SetState(func(s *wire.State) { s.Mode = wire.ModeNoSignal })
 	time.Sleep(1500 * time.Millisecond)
 	stopB()
 	time.Sleep(500 * time.Millisecond)

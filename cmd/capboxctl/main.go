@@ -183,7 +183,7 @@ func versionMain(_ context.Context, _ *globals, fs *flag.FlagSet, args []string,
 // wildcards or extra levels in a topic).
 func checkID(id string, errw io.Writer) bool {
 	if !wire.DeviceIDPattern.MatchString(id) {
-		fmt.Fprintf(errw, "capboxctl: %q is not a device id ([a-z0-9][a-z0-9-]{0,62})\n", id)
+		fmt.Fprintf(errw, "capboxctl: %q is not a device id (%s)\n", id, wire.DeviceIDSyntax)
 		return false
 	}
 	return true

@@ -4,9 +4,9 @@
 // the fleet link all run this way.
 //
 // The owner's loop selects on C() and calls the closures it receives; when
-// the owner stops it calls Stop, after which Post and Do refuse at once
-// rather than block, and Drain runs what was posted before the stop so that
-// every waiting caller gets its answer.
+// the owner stops it calls Stop, after which Post, TryPost and Do refuse at
+// once rather than block, and Drain runs what was posted before the stop so
+// that every waiting caller gets its answer.
 package loop
 
 import (
@@ -50,10 +50,35 @@ func (l *Loop) Post(f func()) bool {
 	}
 }
 
+// TryPost hands f to the loop unless its queue is full or the loop has
+// stopped, and never blocks: for callbacks that must not wait on the loop
+// (a network library's message handler), which drop what does not fit.
+// It reports whether f was queued.
+func (l *Loop) TryPost(f func()) bool {
+	select {
+	case <-l.stopped:
+		return false
+	default:
+	}
+	select {
+	case l.work <- f:
+		return true
+	default:
+		return false
+	}
+}
+
 // Do runs f on the loop and waits for its error. It returns ctx's error if
 // ctx ends first (f may still run later) and ErrStopped if the loop stops
 // before taking f.
 func (l *Loop) Do(ctx context.Context, f func() error) error {
+	// Checked first: once stopped, a queue with room would otherwise take
+	// f at random, and nobody would run it.
+	select {
+	case <-l.stopped:
+		return ErrStopped
+	default:
+	}
 	errc := make(chan error, 1)
 	select {
 	case l.work <- func() { errc <- f() }:

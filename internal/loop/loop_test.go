@@ -64,6 +64,28 @@ func TestStoppedLoopRefusesAtOnce(t *testing.T) {
 	}
 }
 
+// A stopped loop whose queue has room still refuses: nothing would run
+// what it took.
+func TestStoppedLoopWithRoomRefusesAtOnce(t *testing.T) {
+	l := New(16)
+	stop := make(chan struct{})
+	done := run(l, stop)
+	close(stop)
+	<-done
+
+	for i := range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := l.Do(ctx, func() error { return nil })
+		cancel()
+		if !errors.Is(err, ErrStopped) {
+			t.Fatalf("Do %d after the stop = %v, want ErrStopped", i, err)
+		}
+	}
+	if n := len(l.work); n != 0 {
+		t.Fatalf("%d closures queued after the stop", n)
+	}
+}
+
 func TestDoGivesUpWhenItsContextEnds(t *testing.T) {
 	l := New(0) // nobody runs the loop: Do can only end by its context
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
@@ -85,4 +107,20 @@ func TestDrainAnswersCallersQueuedBeforeTheStop(t *testing.T) {
 	if err := <-answered; err != nil {
 		t.Fatalf("a caller queued before the stop got %v, want its answer", err)
 	}
+}
+
+func TestTryPostNeverBlocks(t *testing.T) {
+	l := New(1) // nobody runs the loop: the queue fills and stays full
+	if !l.TryPost(func() {}) {
+		t.Fatal("TryPost refused on an empty queue")
+	}
+	if l.TryPost(func() { t.Error("a closure beyond the queue's depth ran") }) {
+		t.Fatal("TryPost queued beyond the queue's depth")
+	}
+	l.Drain()
+	l.Stop()
+	if l.TryPost(func() { t.Error("a closure ran after the stop") }) {
+		t.Fatal("TryPost accepted work after the stop")
+	}
+	l.Drain()
 }

@@ -1,6 +1,7 @@
-// Package redact hides secrets in output URLs. It has no dependencies, so
-// the box (pipelines) and the operators' tool (agent/fleet/wire, built
-// for macOS and Windows too) share one rule.
+// Package redact hides secrets in output URLs: what URL replaces by *** is
+// exactly what URLSecrets lists, one rule. It has no dependencies, so the
+// box (its config, planner and fleet link) and the operators' tool
+// (agent/fleet/wire, built for macOS and Windows too) share it.
 package redact
 
 import (
@@ -29,11 +30,42 @@ func URL(raw string) string {
 		q.Set("passphrase", Redacted)
 		u.RawQuery = q.Encode()
 	}
-	if s := strings.ToLower(u.Scheme); s == "rtmp" || s == "rtmps" {
+	if isRTMP(u) {
 		if app, _, ok := strings.Cut(strings.Trim(u.Path, "/"), "/"); ok {
 			u.Path = "/" + app + "/" + Redacted
 		}
 	}
 	// url.String escapes the asterisks in some positions; keep them readable.
 	return strings.NewReplacer("%2A%2A%2A", Redacted, "%2a%2a%2a", Redacted).Replace(u.String())
+}
+
+// URLSecrets lists the secret parts of an output URL, those URL hides: a
+// user password, an SRT passphrase, the RTMP stream name, each also in the
+// escaped forms it takes in a URL's text, so that a scrubber finds them
+// wherever a URL was quoted. A URL that does not parse names none.
+func URLSecrets(raw string) []string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	if u.User != nil {
+		if p, ok := u.User.Password(); ok {
+			out = append(out, p, url.QueryEscape(p), url.PathEscape(p))
+		}
+	}
+	if p := u.Query().Get("passphrase"); p != "" {
+		out = append(out, p, url.QueryEscape(p))
+	}
+	if isRTMP(u) {
+		if _, stream, ok := strings.Cut(strings.Trim(u.Path, "/"), "/"); ok && stream != "" {
+			out = append(out, stream, url.PathEscape(stream))
+		}
+	}
+	return out
+}
+
+func isRTMP(u *url.URL) bool {
+	s := strings.ToLower(u.Scheme)
+	return s == "rtmp" || s == "rtmps"
 }

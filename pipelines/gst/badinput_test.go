@@ -151,9 +151,9 @@ func TestMissingElementFailsOnlyThatOutput(t *testing.T) {
 	}
 }
 
-// An encoder that refuses its input caps fails the video front: the slate
-// goes on air, outputs and recording keep running, and the failure is
-// reported as an event.
+// An encoder that refuses its input caps fails the video front: the
+// failure is reported as an event, the slate goes on air (as the agent
+// decides), and outputs and recording keep running.
 func TestEncoderRefusingCapsKeepsOutputsRunning(t *testing.T) {
 	port := freeUDPPort(t)
 	recv := filepath.Join(t.TempDir(), "r.ts")
@@ -165,7 +165,7 @@ func TestEncoderRefusingCapsKeepsOutputsRunning(t *testing.T) {
 		pipelines.Caps("video/x-raw,format=RGBx,width=640,height=360,framerate=30/1"),
 	}, plan.Video.Chain[len(plan.Video.Chain)-4:]...)
 	e, stop := runEngine(t, plan)
-	events := watchEvents(t, e)
+	events := watchEventsAsAgent(t, e)
 	ev := events.wait(t, pipelines.EventVideoFailed, 10*time.Second)
 	t.Logf("video failed: %s", ev.Msg)
 	events.wait(t, pipelines.EventSlateOn, 5*time.Second)

@@ -1,6 +1,8 @@
 package gst
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -83,5 +85,21 @@ func TestNotPlayingNamesTheElements(t *testing.T) {
 	}
 	if np := pp.notPlaying(); np != "" {
 		t.Errorf("playing, yet not playing: %q", np)
+	}
+}
+
+// A command sent after the engine stopped is refused at once with
+// ErrStopped; it does not wait for its context.
+func TestCommandAfterTheStopIsRefused(t *testing.T) {
+	e, stop := runEngine(t, mustPlan(t, testRequest()))
+	waitFor(t, 10*time.Second, "first encoded frames", func() bool { return e.Stats().Video.Frames > 0 })
+	stop()
+	for i := range 10 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := e.SetOnAir(ctx, pipelines.OnAir{Slate: i%2 == 0})
+		cancel()
+		if !errors.Is(err, ErrStopped) {
+			t.Fatalf("SetOnAir %d after the stop = %v, want ErrStopped", i, err)
+		}
 	}
 }

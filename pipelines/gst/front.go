@@ -38,6 +38,9 @@ type front struct {
 	// encoder has drained.
 	eos     chan struct{}
 	eosOnce sync.Once
+	// out counts the buffers the front hands the hub, on air or not (nil
+	// if the appsink has no pad to count on); freed with the pipeline.
+	out *C.capbox_counter
 }
 
 var frontGen atomic.Uint64
@@ -80,6 +83,9 @@ func newFront(track string, plan pipelines.Front, h *hub) (*front, error) {
 		f.picture = C.capbox_watch_picture(celem(els[i]), pad)
 		C.free(unsafe.Pointer(pad))
 	}
+	pad := C.CString("sink")
+	f.out = C.capbox_count_pad(f.sink, pad)
+	C.free(unsafe.Pointer(pad))
 	fronts.Store(gen, f)
 	h.attach(f)
 	return f, nil
@@ -124,6 +130,15 @@ func (f *front) drain(timeout time.Duration) {
 	case <-f.eos:
 	case <-time.After(timeout):
 	}
+}
+
+// delivered is how many buffers the front has handed on so far. Only for a
+// front the engine still owns: the counter goes with the pipeline.
+func (f *front) delivered() int64 {
+	if f.out == nil {
+		return 0
+	}
+	return int64(C.capbox_counter_buffers(f.out))
 }
 
 // pictureTarget is the element whose sink pad a picture watch looks at:

@@ -28,15 +28,15 @@ func TestFlatPictureShowsTheSlate(t *testing.T) {
 	plan.Video.Chain = slices.DeleteFunc(plan.Video.Chain, func(e pipelines.Element) bool { return e.Factory == "clockoverlay" })
 	plan.Video.Chain[0].Name = "src"
 	e, stop := runEngine(t, plan)
-	events := watchEvents(t, e)
+	events := watchEventsAsAgent(t, e)
 	waitFor(t, 10*time.Second, "live video", func() bool { return e.Stats().Video.Frames > 30 })
 
 	pattern := func(p string) {
 		t.Helper()
 		var src *gst.Element
 		_ = e.do(context.Background(), func() error {
-			if e.live != nil {
-				src = e.live.pipe.element("src")
+			if e.video.live != nil {
+				src = e.video.live.pipe.element("src")
 			}
 			return nil
 		})

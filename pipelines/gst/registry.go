@@ -1,5 +1,15 @@
 // Package gst is capbox's only bridge to GStreamer (go-gst). Everything
 // else in the project builds with CGO_ENABLED=0.
+//
+// The Engine runs a pipelines.Plan, one file per concern: engine.go (New,
+// Run, the loop, the shutdown), video.go (the live front, the slate and
+// what decides between them, the picture watch, ReplaceVideo, Trial),
+// audio.go, outputs.go (each output's run, its restarts, SetOutputs, SRT
+// peer checks), recorder.go (the recorder; its folder is pipelines/recdir)
+// and stats.go. What it runs: pipe.go (a pipeline and its bus), front.go
+// (an encoding pipeline), sink.go (an output's or the recorder's
+// pipeline), hub.go and hub.c (the fronts' buffers to every sink),
+// elements.go (elements from a plan), snapshot.go.
 package gst
 
 /*

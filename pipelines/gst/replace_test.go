@@ -29,7 +29,7 @@ func TestReplaceOnTheSameCaptureNodeStopsTheOldFrontFirst(t *testing.T) {
 
 	live := func() *front {
 		var f *front
-		_ = e.do(context.Background(), func() error { f = e.live; return nil })
+		_ = e.do(context.Background(), func() error { f = e.video.live; return nil })
 		return f
 	}
 	old := live()
@@ -69,13 +69,13 @@ func TestLiveTakesOverFromTheSlateWhenItRunsLater(t *testing.T) {
 	events := watchEvents(t, e)
 	waitFor(t, 10*time.Second, "the live picture", func() bool { st := e.Stats(); return st.Video.Frames > 0 && !st.Slate })
 	ctx := context.Background()
-	if err := e.SetSlate(ctx, true); err != nil {
+	if err := e.SetOnAir(ctx, pipelines.OnAir{Slate: true}); err != nil {
 		t.Fatal(err)
 	}
 	events.wait(t, pipelines.EventSlateOn, 5*time.Second)
 	time.Sleep(2 * time.Second)
 	back := time.Now()
-	if err := e.SetSlate(ctx, false); err != nil {
+	if err := e.SetOnAir(ctx, pipelines.OnAir{}); err != nil {
 		t.Fatal(err)
 	}
 	events.wait(t, pipelines.EventSlateOff, 10*time.Second)

@@ -9,7 +9,6 @@ import "C"
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -228,10 +227,4 @@ func segmentExt(format string) string {
 		return format
 	}
 	return "ts"
-}
-
-// recordingFiles lists the recorder's segments, oldest first (names sort by
-// start time).
-func recordingFiles(dir, ext string) ([]string, error) {
-	return filepath.Glob(filepath.Join(dir, pipelines.RecordingPrefix+"*."+ext))
 }

@@ -2,6 +2,7 @@ package gst
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -94,7 +95,7 @@ func TestSlateOnSignalLoss(t *testing.T) {
 
 	ctx := context.Background()
 	lost := time.Now()
-	if err := e.SetSlate(ctx, true); err != nil {
+	if err := e.SetOnAir(ctx, pipelines.OnAir{Slate: true}); err != nil {
 		t.Fatal(err)
 	}
 	events.wait(t, pipelines.EventSlateOn, time.Second)
@@ -104,7 +105,7 @@ func TestSlateOnSignalLoss(t *testing.T) {
 	}
 	time.Sleep(4 * time.Second)
 	back := time.Now()
-	if err := e.SetSlate(ctx, false); err != nil {
+	if err := e.SetOnAir(ctx, pipelines.OnAir{}); err != nil {
 		t.Fatal(err)
 	}
 	events.wait(t, pipelines.EventSlateOff, time.Second)
@@ -157,6 +158,43 @@ func watchEvents(t *testing.T, e *Engine) *eventLog {
 			l.mu.Lock()
 			l.evs = append(l.evs, ev)
 			l.mu.Unlock()
+		}
+	}()
+	return l
+}
+
+// watchEventsAsAgent is watchEvents with the agent's answer to the facts
+// the engine reports (agent/input.go decides what goes on air): a flat
+// picture or a failed capture put the slate on air with the capture kept
+// running, and the picture or capture coming back returns to live.
+func watchEventsAsAgent(t *testing.T, e *Engine) *eventLog {
+	l := &eventLog{}
+	go func() {
+		flat, failed := false, false
+		for ev := range e.Events() {
+			t.Logf("event %s %s %s", ev.Kind, ev.Part, ev.Msg)
+			l.mu.Lock()
+			l.evs = append(l.evs, ev)
+			l.mu.Unlock()
+			switch {
+			case ev.Kind == pipelines.EventPictureLost:
+				flat = true
+			case ev.Kind == pipelines.EventPictureBack:
+				flat = false
+			case ev.Kind == pipelines.EventVideoFailed && ev.Part == "video":
+				failed = true
+			case ev.Kind == pipelines.EventCaptureRunning, ev.Kind == pipelines.EventVideoStarted:
+				failed = false
+			default:
+				continue
+			}
+			on := pipelines.OnAir{}
+			if flat || failed {
+				on = pipelines.OnAir{Slate: true, Capture: true}
+			}
+			if err := e.SetOnAir(context.Background(), on); err != nil && !errors.Is(err, ErrStopped) {
+				t.Errorf("SetOnAir(%+v): %v", on, err)
+			}
 		}
 	}()
 	return l

@@ -56,10 +56,7 @@ type CommandSpec struct {
 	Help    string
 }
 
-// outputNamePattern is agent/config's output name.
-var outputNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
-
-var outputArg = []ArgSpec{{Key: "name", Pattern: outputNamePattern, Help: "output name"}}
+var outputArg = []ArgSpec{{Key: "name", Pattern: OutputNamePattern, Help: "output name"}}
 
 // Commands is the fixed table of version 1 commands, in PROTOCOL.md order.
 var Commands = []CommandSpec{

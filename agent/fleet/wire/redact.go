@@ -10,15 +10,9 @@ import (
 	"capbox/internal/redact"
 )
 
-// Redacted is what a secret looks like outside the box.
-const Redacted = redact.Redacted
-
-// RedactOutputURL replaces the secrets an output URL may hold by ***; the
-// rule is internal/redact's, shared with the box.
-func RedactOutputURL(raw string) string { return redact.URL(raw) }
-
 // RedactDoc returns a config document with its secrets replaced by ***:
-// output URLs, stream keys, the fleet password. Paths to secret files stay.
+// output URLs (internal/redact's rule, the box's), stream keys, the fleet
+// password. Paths to secret files stay.
 func RedactDoc(doc json.RawMessage) (json.RawMessage, error) {
 	var m map[string]any
 	if err := json.Unmarshal(doc, &m); err != nil {
@@ -31,16 +25,16 @@ func RedactDoc(doc json.RawMessage) (json.RawMessage, error) {
 				continue
 			}
 			if u, ok := om["url"].(string); ok {
-				om["url"] = RedactOutputURL(u)
+				om["url"] = redact.URL(u)
 			}
 			if _, ok := om["key"]; ok {
-				om["key"] = Redacted
+				om["key"] = redact.Redacted
 			}
 		}
 	}
 	if f, ok := m["fleet"].(map[string]any); ok {
 		if _, ok := f["password"]; ok {
-			f["password"] = Redacted
+			f["password"] = redact.Redacted
 		}
 	}
 	return json.Marshal(m)

@@ -3,7 +3,6 @@ package wire
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 )
 
@@ -21,15 +20,6 @@ const (
 	TopicOTAJob         = "ota/job"
 	TopicOTAStatus      = "ota/status"
 	// TopicPreview and TopicMeter (version 1.1) are in watch.go.
-)
-
-var (
-	// DeviceIDPattern is PROTOCOL.md's device id.
-	DeviceIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-	// namePattern is a command name or event type: one safe topic level.
-	namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_]{0,31}$`)
-	// prefixPattern is one topic level without wildcards.
-	prefixPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 )
 
 // ErrForeignTopic is a publish the link refuses because the topic is not
@@ -84,12 +74,6 @@ func ParseBoxTopic(prefix, topic string) (id, suffix string, ok bool) {
 	}
 	return id, suffix, true
 }
-
-// ValidName reports whether s can be a command name or event type.
-func ValidName(s string) bool { return namePattern.MatchString(s) }
-
-// ValidPrefix reports whether s can be a topic prefix.
-func ValidPrefix(s string) bool { return prefixPattern.MatchString(s) }
 
 // aclRule is one line of PROTOCOL.md's per-box ACL, relative to {p}/%u/.
 type aclRule struct {
