@@ -122,6 +122,8 @@ type fleetLab struct {
 	mu     sync.Mutex
 	seen   map[string]int // topic -> messages seen by the observer
 	obs    paho.Client
+	// liveConfig is the real capboxd's config with its audio source.
+	liveConfig func(audio string) string
 }
 
 func startFleetLab(t *testing.T, sims int, real bool) *fleetLab {
@@ -226,14 +228,17 @@ func (l *fleetLab) startCapboxd() {
 	if err := os.WriteFile(pw, []byte(boxPassword("room-live")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := fmt.Sprintf(`device: {id: room-live}
-capture: {video: test, audio: test}
-encode: {bitrate_kbps: 300, max_width: 320, max_height: 180, max_fps: 10}
+	l.liveConfig = func(audio string) string {
+		return fmt.Sprintf(`device: {id: room-live}
+capture: {video: test, audio: %s}
+encode: {bitrate_kbps: 300, max_width: 320, max_height: 180, max_fps: 10, keyframe_interval: 1s}
 outputs:
   - {name: primary, url: "srt://127.0.0.1:%d?mode=listener"}
 record: {enabled: true, path: %s, segment: 30s}
 fleet: {broker: "%s", password_file: %s, telemetry_interval: 2s}
-`, srtPort, filepath.Join(l.dir, "rec"), l.mq.URL, pw)
+`, audio, srtPort, filepath.Join(l.dir, "rec"), l.mq.URL, pw)
+	}
+	cfg := l.liveConfig("test")
 	cfgFile := filepath.Join(l.dir, "capbox.yaml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -342,6 +347,21 @@ func TestDashboard(t *testing.T) {
 	if second := fetchJPEG(t, url+"/preview/"+simRoom); bytes.Equal(first, second) {
 		t.Error("the preview did not change in 1.5 s")
 	}
+	// The real room's preview is capboxd's picture: the test pattern with
+	// its clock, which changes. Its tile is the last: scrolled to, it is
+	// watched.
+	jsString(t, ctx, `document.getElementById("t-room-live").scrollIntoView(), "ok"`)
+	waitJS(t, ctx, 30*time.Second, "the real room's preview", `(() => { const i = document.querySelector("#t-room-live .pv img");
+		return !!i && i.complete && i.naturalWidth === 320 && i.naturalHeight === 180 })()`)
+	first = fetchJPEG(t, url+"/preview/room-live")
+	time.Sleep(2500 * time.Millisecond)
+	if second := fetchJPEG(t, url+"/preview/room-live"); bytes.Equal(first, second) {
+		t.Error("the real room's preview did not change in 2.5 s")
+	}
+	livePeak := `Number((document.querySelector("#t-room-live .mt i") || {dataset: {}}).dataset.peak || -999)`
+	waitJS(t, ctx, 10*time.Second, "the real room's meter with its 1 kHz tone at -20 dBFS", livePeak+` > -25 && `+livePeak+` < -15`)
+	stage("previews and meters of the real room")
+	jsString(t, ctx, `window.scrollTo(0, 0), "ok"`)
 
 	// The meter moves while the tone plays and drops when muted.
 	peak := `Number((document.querySelector("#t-room-000 .mt i") || {dataset: {}}).dataset.peak || -999)`
@@ -395,6 +415,14 @@ func TestDashboard(t *testing.T) {
 		return !!a && a.textContent.includes("restart_output") && a.textContent.includes("name=primary") && a.querySelector(".status").textContent === "ok" })()`)
 
 	stage("restart_output answered")
+	// A good config from the editor: the real box applies it (its audio
+	// muted) and its meter drops to digital silence.
+	setConfig(t, ctx, l.liveConfig("none"))
+	waitJS(t, ctx, 30*time.Second, "the box's report: applied", `(() => { const r = document.getElementById("report");
+		return !!r && r.textContent.includes("applied") })()`)
+	bigPeak := `Number((document.querySelector(".big .mt i") || {dataset: {}}).dataset.peak || -999)`
+	waitJS(t, ctx, 30*time.Second, "the real room's meter at silence", bigPeak+` === -120`)
+	stage("the real room muted from the editor")
 	// A bad config shows its errors by path: first by the agent's rules,
 	// here, before anything is sent ...
 	setConfig(t, ctx, "device: {id: room-live}\nencode: {bitrate_kbps: 1}\noutputs:\n  - {name: primary, url: \"ftp://example.org/x\"}\n")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"capbox/agent/fleet/wire"
+	"capbox/internal/redact"
 )
 
 // What the dashboard keeps of one box: the newest of each document by
@@ -133,7 +134,7 @@ func (b *box) apply(suffix string, payload []byte, retained bool, now time.Time)
 			return false
 		}
 		for i := range b.meta.Outputs {
-			b.meta.Outputs[i].URL = wire.RedactOutputURL(b.meta.Outputs[i].URL)
+			b.meta.Outputs[i].URL = redact.URL(b.meta.Outputs[i].URL)
 		}
 		seen(b.meta.TS)
 		return true

@@ -15,6 +15,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"capbox/agent/fleet/wire"
+	"capbox/internal/redact"
 )
 
 func parseTemplates() (*template.Template, error) {
@@ -200,7 +201,7 @@ func (s *Server) renderLive(b *box, now time.Time) string {
 	if m := b.meta; m != nil {
 		for _, o := range m.Outputs {
 			r := row(o.Name)
-			r.Proto, r.URL, r.Enabled = o.Proto, wire.RedactOutputURL(o.URL), o.Enabled
+			r.Proto, r.URL, r.Enabled = o.Proto, redact.URL(o.URL), o.Enabled
 		}
 	}
 	if st := b.state; st != nil {
@@ -279,7 +280,7 @@ func (s *Server) roomData(b *box, sess *session) roomView {
 // where the editor shows *** and the operator left them so; a *** that
 // matches no secret it had is an error by path.
 func restoreSecrets(doc, prev []byte) ([]byte, []wire.FieldError) {
-	if !bytes.Contains(doc, []byte(wire.Redacted)) {
+	if !bytes.Contains(doc, []byte(redact.Redacted)) {
 		return doc, nil
 	}
 	var m, p map[string]any
@@ -308,16 +309,16 @@ func restoreSecrets(doc, prev []byte) ([]byte, []wire.FieldError) {
 			}
 			name, _ := om["name"].(string)
 			old := prevOutputs[name]
-			if k, ok := om["key"].(string); ok && k == wire.Redacted {
+			if k, ok := om["key"].(string); ok && k == redact.Redacted {
 				if ok2 := old != nil && old["key"] != nil; ok2 {
 					om["key"] = old["key"]
 				} else {
 					errs = append(errs, wire.FieldError{Path: fmt.Sprintf("outputs[%d].key", i), Msg: "*** stands for no key this output had: write the key, or use key_file"})
 				}
 			}
-			if u, ok := om["url"].(string); ok && strings.Contains(u, wire.Redacted) {
+			if u, ok := om["url"].(string); ok && strings.Contains(u, redact.Redacted) {
 				ou, _ := old["url"].(string)
-				if old != nil && ou != "" && wire.RedactOutputURL(ou) == u {
+				if old != nil && ou != "" && redact.URL(ou) == u {
 					om["url"] = ou
 				} else {
 					errs = append(errs, wire.FieldError{Path: fmt.Sprintf("outputs[%d].url", i), Msg: "*** stands for a secret of another url: write it again, or use passphrase_file / key_file"})
@@ -325,7 +326,7 @@ func restoreSecrets(doc, prev []byte) ([]byte, []wire.FieldError) {
 			}
 		}
 	}
-	if f, ok := m["fleet"].(map[string]any); ok && f["password"] == wire.Redacted {
+	if f, ok := m["fleet"].(map[string]any); ok && f["password"] == redact.Redacted {
 		pf, _ := p["fleet"].(map[string]any)
 		if pf != nil && pf["password"] != nil {
 			f["password"] = pf["password"]
@@ -337,7 +338,7 @@ func restoreSecrets(doc, prev []byte) ([]byte, []wire.FieldError) {
 		return nil, errs
 	}
 	out, _ := json.Marshal(m)
-	if bytes.Contains(out, []byte(wire.Redacted)) {
+	if bytes.Contains(out, []byte(redact.Redacted)) {
 		return nil, []wire.FieldError{{Msg: "the document still holds ***: write the secret it stands for"}}
 	}
 	return out, nil

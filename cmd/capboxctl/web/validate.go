@@ -7,8 +7,6 @@ import (
 
 // checkConfig applies the agent's own rules (agent/config) to a document
 // before it is sent, so a config the box would refuse never reaches it.
-// agent/config builds on Linux only; elsewhere the box's report is the
-// only check.
 func checkConfig(doc []byte) []wire.FieldError {
 	_, err := config.Parse(doc)
 	var out []wire.FieldError
