@@ -42,7 +42,14 @@ type DashboardResult struct {
 	WatchedBps   float64            `json:"added_bytes_per_s_per_watched_box"`
 	WatchedKinds map[string]float64 `json:"added_bytes_per_s_per_watched_box_by_kind"`
 	PreviewBytes float64            `json:"preview_packet_bytes"`
-	Err          string             `json:"error,omitempty"`
+	// One real capboxd joins them (the test pattern at 720p30, x264, one
+	// SRT listener), first in the grid so the open page watches it: its
+	// CPU (% of one core) watched and not, the mean of two alternating
+	// windows of each.
+	AgentIdleCPUPct    float64 `json:"capboxd_cpu_pct_not_watched"`
+	AgentWatchedCPUPct float64 `json:"capboxd_cpu_pct_watched"`
+	AgentRounds        int     `json:"capboxd_rounds"`
+	Err                string  `json:"error,omitempty"`
 }
 
 // watchKinds are the tally kinds a lease adds.
@@ -64,6 +71,8 @@ func (b *bench) dashboard(ctx context.Context) (r *DashboardResult, _ error) {
 		ids[i] = fmt.Sprintf("room-%04d", i)
 		users[ids[i]] = boxPassword(ids[i])
 	}
+	const live = "live-0000" // sorts before room-*: the first tile
+	users[live] = boxPassword(live)
 	mq, err := simbox.StartMosquitto(dir, users, fleetUser)
 	if err != nil {
 		return fail(err)
@@ -97,7 +106,12 @@ func (b *bench) dashboard(ctx context.Context) (r *DashboardResult, _ error) {
 	r.ConnectS = time.Since(start).Seconds()
 
 	logPath := filepath.Join(b.out, "logs", fmt.Sprintf("dashboard-%d-web.log", n))
-	web, err := startProc("capboxctl web", ctl("web", "--listen", "127.0.0.1:0"), nil, logPath, false)
+	// The dashboard's default lease; a tiny run waits for a shorter one.
+	lease, rounds := 15*time.Second, 2
+	if b.opt.tiny {
+		lease, rounds = 3*time.Second, 1
+	}
+	web, err := startProc("capboxctl web", ctl("web", "--listen", "127.0.0.1:0", "--lease", lease.String()), nil, logPath, false)
 	if err != nil {
 		return fail(err)
 	}
@@ -131,6 +145,7 @@ func (b *bench) dashboard(ctx context.Context) (r *DashboardResult, _ error) {
 		if err != nil {
 			return 0, nil, nil, err
 		}
+
 		bytes, count = map[string]float64{}, map[string]int64{}
 		for k, v := range b1 {
 			if d := v - b0[k]; d > 0 {
@@ -211,6 +226,73 @@ func (b *bench) dashboard(ctx context.Context) (r *DashboardResult, _ error) {
 	if r.WatchedBps == 0 {
 		return fail(errors.New("no preview or meter traffic with the grid open"))
 	}
+
+	// A real capboxd joins; its tile comes first, so the open grid watches
+	// it. Its CPU watched and not (the page closed and the lease lapsed),
+	// in alternating windows.
+	agent, err := b.startLiveBox(dir, live, "mqtt://"+px.addr(), users[live])
+	if err != nil {
+		return fail(err)
+	}
+	defer agent.stop(syscall.SIGINT, 10*time.Second)
+	watchedTile := func() error {
+		for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+			ectx, ecancel := context.WithTimeout(br, 10*time.Second)
+			ok, err := chromedp.Run(ectx, chromedp.Evaluate[bool](`(() => { const i = document.querySelector("#t-live-0000 .pv img");
+				return !!i && i.complete && i.naturalWidth > 0 })()`))
+			ecancel()
+			if err == nil && ok {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("no preview from capboxd in the grid: %v", err)
+			}
+		}
+	}
+	navigate := func(u string) error {
+		nctx, ncancel := context.WithTimeout(br, 60*time.Second)
+		defer ncancel()
+		return chromedp.Do(nctx, chromedp.Navigate(u))
+	}
+	agentCPU := func() (float64, error) {
+		c0, err := procCPU(agent.cmd.Process.Pid)
+		if err != nil {
+			return 0, err
+		}
+		w0 := time.Now()
+		sleepUntil(ctx, w0.Add(b.opt.dashWindow))
+		c1, err := procCPU(agent.cmd.Process.Pid)
+		return 100 * float64(c1-c0) / float64(time.Since(w0)), err
+	}
+	var on, off []float64
+	for round := range rounds {
+		if round > 0 {
+			if err := navigate(url); err != nil {
+				return fail(err)
+			}
+		}
+		if err := watchedTile(); err != nil {
+			return fail(err)
+		}
+		pct, err := agentCPU()
+		if err != nil {
+			return fail(err)
+		}
+		on = append(on, pct)
+		if err := navigate("about:blank"); err != nil {
+			return fail(err)
+		}
+		sleepUntil(ctx, time.Now().Add(lease+2*time.Second)) // the lease lapses
+		if pct, err = agentCPU(); err != nil {
+			return fail(err)
+		}
+		off = append(off, pct)
+	}
+	r.AgentRounds = len(on)
+	for i := range on {
+		r.AgentWatchedCPUPct += on[i] / float64(len(on))
+		r.AgentIdleCPUPct += off[i] / float64(len(off))
+	}
 	return r, nil
 }
 
@@ -237,4 +319,30 @@ func headlessChromium(dir string) (context.Context, func(), error) {
 		return nil, nil, fmt.Errorf("chromium: %w", err)
 	}
 	return ctx, stop, nil
+}
+
+// startLiveBox runs bin/capboxd on the test pattern with the fleet link.
+func (b *bench) startLiveBox(dir, id, broker, password string) (*proc, error) {
+	pw := filepath.Join(dir, id+".pw")
+	if err := os.WriteFile(pw, []byte(password), 0o600); err != nil {
+		return nil, err
+	}
+	port, err := freeUDPPort()
+	if err != nil {
+		return nil, err
+	}
+	cfg := fmt.Sprintf(`device: {id: %s}
+capture: {video: test, audio: test}
+encode: {encoder: x264enc, bitrate_kbps: 3000, max_width: 1280, max_height: 720, max_fps: 30}
+outputs:
+  - {name: primary, url: "srt://127.0.0.1:%d?mode=listener"}
+record: {enabled: false}
+fleet: {broker: "%s", password_file: %s}
+`, id, port, broker, pw)
+	cfgFile := filepath.Join(dir, id+".yaml")
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	return startProc("capboxd "+id, []string{b.opt.capboxd, "run", "-c", cfgFile},
+		[]string{"STATE_DIRECTORY=" + filepath.Join(dir, "state-"+id)}, filepath.Join(b.out, "logs", "dashboard-"+id+".log"), false)
 }
