@@ -30,6 +30,7 @@ import (
 	"capbox/agent/config"
 	"capbox/agent/fleet/wire"
 	"capbox/internal/loop"
+	"capbox/internal/redact"
 )
 
 // Options describe one simulated box.
@@ -312,7 +313,7 @@ func (b *Box) sendMeta() {
 	m.Commands = append(m.Commands, wire.CmdWatch)
 	for _, name := range b.outputNames() {
 		proto, _, _ := strings.Cut(b.urls[name], "://")
-		m.Outputs = append(m.Outputs, wire.OutputInfo{Name: name, Proto: proto, URL: wire.RedactOutputURL(b.urls[name]),
+		m.Outputs = append(m.Outputs, wire.OutputInfo{Name: name, Proto: proto, URL: redact.URL(b.urls[name]),
 			Enabled: b.outputs[name] != wire.OutputDisabled})
 	}
 	b.stamp(&m.Header)
