@@ -44,8 +44,9 @@ type box struct {
 
 	// alerts and since when each has held.
 	since map[string]time.Time
-	// tile is the tile's HTML as last sent.
-	tile string
+	// tile is the tile's HTML as last rendered, tileKey what it shows.
+	tile    string
+	tileKey tileKey
 }
 
 // line is one recent event of a box, for the room page.

@@ -67,7 +67,25 @@ type tileView struct {
 	Channels                                 []int
 }
 
+// tileKey is what a tile shows, to tell whether a message changed it
+// without rendering it (most telemetry changes nothing a tile shows).
+type tileKey struct {
+	ID, Mood, Signal, Outputs, Temp, Version, Alerts, NoPreview string
+	Recording, Preview                                          bool
+	Channels                                                    int
+}
+
+func (v tileView) key() tileKey {
+	return tileKey{ID: v.ID, Mood: v.Mood, Signal: v.Signal, Outputs: v.Outputs, Temp: v.Temp, Version: v.Version,
+		Alerts: v.Alerts, NoPreview: v.NoPreview, Recording: v.Recording, Preview: v.PreviewN > 0, Channels: len(v.Channels)}
+}
+
 func (s *Server) renderTile(b *box, now time.Time) string {
+	return s.executeString("tile", tileOf(b, now))
+}
+
+// tileOf is what b's tile shows at now.
+func tileOf(b *box, now time.Time) tileView {
 	v := tileView{ID: b.id, Mood: b.mood(), Signal: "-", Outputs: "-", Temp: "-", Version: "-", PreviewN: b.previewN,
 		Channels: []int{0, 1}}
 	if st := b.state; st != nil {
@@ -112,7 +130,7 @@ func (s *Server) renderTile(b *box, now time.Time) string {
 	default:
 		v.NoPreview = "no preview yet"
 	}
-	return s.executeString("tile", v)
+	return v
 }
 
 // alertLine is one entry of the list on top of the grid.

@@ -273,11 +273,25 @@ func (s *Server) onMessage(id, suffix string, payload []byte, retained bool, now
 			s.seen[id] = true
 		}
 	}()
-	if b.apply(suffix, payload, retained, now) {
-		s.dirtyTiles[id], s.dirtyRooms[id] = true, true
+	switch {
+	case b.apply(suffix, payload, retained, now):
+		s.dirtyRooms[id] = true
 		if b.trackAlerts(now) {
 			s.renderAlerts(now)
 		}
+		s.markTile(b, now)
+	case suffix == wire.TopicPreview && b.previewN == 1,
+		suffix == wire.TopicMeter && b.meter != nil && len(b.meter.Channels) != b.tileKey.Channels:
+		// The first preview, or meters of another shape: the tile changes.
+		s.markTile(b, now)
+	}
+}
+
+// markTile marks b's tile for rendering when what it shows changed.
+func (s *Server) markTile(b *box, now time.Time) {
+	if k := tileOf(b, now).key(); k != b.tileKey {
+		b.tileKey = k
+		s.dirtyTiles[b.id] = true
 	}
 }
 
@@ -334,7 +348,8 @@ func (s *Server) tick(now time.Time) {
 	changed := false
 	for id, b := range s.boxes {
 		if b.trackAlerts(now) {
-			s.dirtyTiles[id], s.dirtyRooms[id], changed = true, true, true
+			s.dirtyRooms[id], changed = true, true
+			s.markTile(b, now)
 		}
 		for k := range b.since {
 			if g := graceOf[k]; g > 0 && now.Sub(b.since[k]) >= g && now.Sub(b.since[k]) < g+tickEvery {
@@ -438,7 +453,8 @@ func (s *Server) flush() {
 			}
 		}
 	} else {
-		// Nobody looks at the grid: a tile is rendered when a page asks.
+		// Nobody looks at the grid: a changed tile is rendered when a page
+		// asks.
 		for id := range s.dirtyTiles {
 			if b := s.boxes[id]; b != nil {
 				b.tile = ""
