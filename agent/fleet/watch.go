@@ -136,7 +136,10 @@ func (l *Link) makePreview(ctx context.Context, v Viewable) {
 		cancel()
 		l.mail.work.Post(func() {
 			l.watch.previewOn = false
+			_, _, held := l.watch.leases.Active(wire.WatchPreview, time.Now())
 			switch {
+			case !held:
+				// Made too slowly: the lease lapsed meanwhile.
 			case err != nil:
 				l.log.Debug("no preview", "err", err)
 			case wire.CheckPreview(jpeg) != nil:

@@ -105,9 +105,11 @@ func (s *Server) act(operator bool, h handler) http.Handler {
 	})
 }
 
-// do runs f on the server's loop and waits.
-func (s *Server) do(ctx context.Context, f func()) bool {
-	return s.loop.Do(ctx, func() error { f(); return nil }) == nil
+// do runs f on the server's loop and waits for it to have run, whatever
+// the request's context does (f writes the handler's variables: returning
+// before it ran would race). It is false once the loop has stopped.
+func (s *Server) do(_ context.Context, f func()) bool {
+	return s.loop.Do(context.Background(), func() error { f(); return nil }) == nil
 }
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
