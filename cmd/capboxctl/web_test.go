@@ -121,8 +121,10 @@ type fleetLab struct {
 	pwFile string
 	sims   map[string]*simbox.Box
 	mu     sync.Mutex
-	seen   map[string]int // topic -> messages seen by the observer
-	obs    paho.Client
+	seen   map[string]int // preview topic -> previews seen by the observer
+	// lastWatch is when the observer last saw a watch request.
+	lastWatch time.Time
+	obs       paho.Client
 	// liveConfig is the real capboxd's config with its audio source.
 	liveConfig func(audio string) string
 }
@@ -170,7 +172,11 @@ func startFleetLab(t *testing.T, sims int, real bool) *fleetLab {
 	o := paho.NewClientOptions().AddBroker(target.URL).SetClientID("observer").SetUsername("fleet").SetPassword(fleetPassword).
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
 			l.mu.Lock()
-			l.seen[m.Topic()]++
+			if strings.HasSuffix(m.Topic(), "/"+wire.TopicPreview) {
+				l.seen[m.Topic()]++
+			} else {
+				l.lastWatch = time.Now()
+			}
 			l.mu.Unlock()
 		})
 	l.obs = paho.NewClient(o)
@@ -178,7 +184,7 @@ func startFleetLab(t *testing.T, sims int, real bool) *fleetLab {
 		t.Fatal("observer:", tok.Error())
 	}
 	t.Cleanup(func() { l.obs.Disconnect(0) })
-	if tok := l.obs.Subscribe("capbox/+/preview", 0, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+	if tok := l.obs.SubscribeMultiple(map[string]byte{"capbox/+/preview": 0, "capbox/+/cmd/req/watch": 0}, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatal("observer:", tok.Error())
 	}
 	return l
@@ -384,23 +390,38 @@ func TestDashboard(t *testing.T) {
 	}
 	l.sims["room-002"].SetOutput("youtube", wire.OutputDown)
 	l.sims["room-003"].SetTempC(86)
-	waitJS(t, ctx, 20*time.Second, "alerts on top", `(() => { const t = document.getElementById("alerts").textContent;
+	// Listed on top once they last 10 s ("no signal for long").
+	waitJS(t, ctx, 40*time.Second, "alerts on top", `(() => { const t = document.getElementById("alerts").textContent;
 		return t.includes("room-001") && t.includes("room-002") && t.includes("room-003") })()`)
 	waitJS(t, ctx, 10*time.Second, "the real room's tile", `!!document.querySelector("#t-room-live .sig") &&
 		document.querySelector("#t-room-live h2 .mood").textContent !== "waking"`)
 	screenshot(t, ctx, "dashboard.png")
 	stage("previews, meters, alerts")
 
-	// With the page closed, the boxes stop publishing previews within the
-	// lease time (4 s here).
+	// With the page closed, the dashboard stops renewing, and the boxes
+	// stop publishing previews within the lease time (4 s here) of the
+	// last renewal they got.
 	run1(t, ctx, 10*time.Second, "close the page", chromedp.Navigate("about:blank"))
 	closed := time.Now()
-	deadline := closed.Add(4*time.Second + 1500*time.Millisecond)
-	time.Sleep(time.Until(deadline))
+	var lastWatch time.Time
+	for {
+		l.mu.Lock()
+		lastWatch = l.lastWatch
+		l.mu.Unlock()
+		if time.Since(lastWatch) > 2*time.Second {
+			break
+		}
+		if time.Since(closed) > 15*time.Second {
+			t.Fatal("the dashboard still renews leases 15 s after the page closed")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("last renewal %s after the page closed", lastWatch.Sub(closed).Round(time.Millisecond))
+	time.Sleep(time.Until(lastWatch.Add(4*time.Second + time.Second)))
 	before := l.previewsBy()
 	time.Sleep(3 * time.Second)
 	if after := l.previewsBy(); fmt.Sprint(after) != fmt.Sprint(before) {
-		t.Errorf("previews published 5.5 to 8.5 s after the page closed (lease 4 s): before %v, after %v", before, after)
+		t.Errorf("previews published 5 to 8 s after the last renewal (lease 4 s): before %v, after %v", before, after)
 	}
 
 	stage("no preview after the lease")
