@@ -25,6 +25,44 @@ func (b box) Telemetry() wire.Telemetry     { return b.a.health.Latest() }
 func (b box) StateChanged() <-chan struct{} { return b.a.pub.changed }
 func (b box) Events() <-chan wire.Event     { return b.a.pub.events }
 
+var _ fleet.Viewable = box{}
+
+func (p *published) runtime() Runtime {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rt
+}
+
+// Preview is the snapshot's picture (the newest keyframe, decoded apart
+// from the pipeline and scaled to 320x180), for a viewer's lease.
+func (b box) Preview(ctx context.Context) ([]byte, error) {
+	rt := b.a.pub.runtime()
+	if rt == nil {
+		return nil, errors.New("the pipeline is not running")
+	}
+	return rt.Snapshot(ctx)
+}
+
+// leveler is a runtime that reads its audio level without its loop
+// (gst.Engine).
+type leveler interface {
+	Level() (peak, rms float64, at time.Time)
+}
+
+// Meter is the audio level the runtime measures (its level element, five
+// times a second): the loudest channel, as one.
+func (b box) Meter() ([]wire.MeterChannel, time.Time, bool) {
+	lv, ok := b.a.pub.runtime().(leveler)
+	if !ok {
+		return nil, time.Time{}, false
+	}
+	peak, rms, at := lv.Level()
+	if at.IsZero() {
+		return nil, time.Time{}, false
+	}
+	return []wire.MeterChannel{{PeakDBFS: peak, RMSDBFS: rms}}, at, true
+}
+
 // onLoop runs f on the agent's loop and waits for it; once the agent is
 // stopping, the answer is "shutdown".
 func (a *Agent) onLoop(ctx context.Context, f func() error) error {

@@ -23,6 +23,8 @@ type published struct {
 	state wire.State
 	meta  wire.Meta
 	moods map[string]wire.Mood
+	// rt is the runtime that runs, for previews and meters (box.go).
+	rt Runtime
 
 	// changed has a value when state changed since the link last looked.
 	changed chan struct{}
@@ -97,6 +99,7 @@ func (a *Agent) publish() {
 		!reflect.DeepEqual(old.Alerts, st.Alerts) || old.ConfigVersion != st.ConfigVersion
 	p.state = st
 	p.moods = ms
+	p.rt = a.run.rt
 	p.mu.Unlock()
 	if !changed {
 		return

@@ -28,7 +28,7 @@ import (
 	"capbox/agent/config"
 )
 
-var figureNames = []string{"overhead", "ttfb", "recovery", "zerocopy", "fleet", "footprint", "upload", "uplink"}
+var figureNames = []string{"overhead", "ttfb", "recovery", "zerocopy", "fleet", "footprint", "upload", "uplink", "dashboard"}
 
 type options struct {
 	tiny                bool
@@ -49,6 +49,8 @@ type options struct {
 	fleetConnectTimeout time.Duration
 	telemetryInterval   time.Duration
 	footprintSeconds    int
+	dashBoxes           int
+	dashWindow          time.Duration
 	capboxd, capboxctl  string
 	arm64               string
 	e2eResults          []string
@@ -69,6 +71,7 @@ type Results struct {
 	Footprint *FootprintResult  `json:"footprint,omitempty"`
 	Upload    *UploadResult     `json:"upload,omitempty"`
 	Uplink    *UplinkResult     `json:"uplink,omitempty"`
+	Dashboard *DashboardResult  `json:"dashboard,omitempty"`
 	Errors    map[string]string `json:"errors,omitempty"`
 }
 
@@ -150,6 +153,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			res.Upload, err = b.upload(ctx)
 		case "uplink":
 			res.Uplink, err = b.uplink(ctx)
+		case "dashboard":
+			res.Dashboard, err = b.dashboard(ctx)
 		}
 		if err != nil {
 			res.Errors[fig] = err.Error()
@@ -271,6 +276,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.telemetryInterval, "telemetry-interval", 0, "fleet: the boxes' telemetry_interval (default the config default, 10s; tiny 1s)")
 	fs.IntVar(&o.uplinkSeconds, "uplink-seconds", 0, "uplink: seconds of each window at the receiver (default 40; tiny 3)")
 	fs.IntVar(&o.footprintSeconds, "footprint-seconds", 0, "footprint: seconds of stream while sampling RSS (default 30; tiny 2)")
+	fs.IntVar(&o.dashBoxes, "dashboard-boxes", 0, "dashboard: simulated boxes (default 2000; tiny 20)")
+	fs.DurationVar(&o.dashWindow, "dashboard-window", 0, "dashboard: each steady window, without and with the browser (default 30s; tiny 2s)")
 	fs.StringVar(&o.capboxd, "capboxd", "bin/capboxd", "the capboxd binary (make build)")
 	fs.StringVar(&o.capboxctl, "capboxctl", "bin/capboxctl", "the capboxctl binary (make build)")
 	fs.StringVar(&o.arm64, "arm64", "bin/capboxd-arm64", "the arm64 capboxd (make cross-arm64)")
@@ -315,6 +322,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	pickDur(&o.streamBefore, 0, 5*time.Second, 500*time.Millisecond)
 	pickDur(&o.recoverTimeout, 0, 30*time.Second, 20*time.Second)
 	pickDur(&o.fleetWindow, 0, 60*time.Second, 2*time.Second)
+	pickInt(&o.dashBoxes, 2000, 20)
+	pickDur(&o.dashWindow, 0, 30*time.Second, 2*time.Second)
 	pickDur(&o.fleetSettle, 0, 5*time.Second, time.Second)
 	pickDur(&o.fleetConnectTimeout, 0, 3*time.Minute, 30*time.Second)
 	pickDur(&o.telemetryInterval, 0, config.Default().Fleet.TelemetryInterval.D(), time.Second)

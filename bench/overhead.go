@@ -65,6 +65,8 @@ const (
 	targetTTFBs          = 1.0
 	targetRecoverys      = 1.0
 	targetFleetBps       = 300
+	targetFirstPaintMS   = 2000
+	targetWebCPUPct      = 5
 )
 
 func (b *bench) overhead(ctx context.Context) (*OverheadResult, error) {

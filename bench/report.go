@@ -157,6 +157,17 @@ func renderSummary(r *Results) string {
 		p("")
 	}
 	w.WriteString(uploadSummary(r))
+	if d := r.Dashboard; d != nil && d.Err == "" {
+		p("## 7. The dashboard")
+		p("")
+		p("`capboxctl web` with %d simulated boxes (internal/simbox: telemetry every %.0f s, previews and meters only under a watch lease) on mosquitto, the boxes through a counting proxy; windows of %.0f s, first without a browser, then with the grid open in headless chromium (1600x1000).", d.Boxes, d.TelemetryIntervalS, d.WindowS)
+		p("")
+		p("- first paint of the grid: first contentful paint %.0f ms, every tile in the page (DOMContentLoaded) %.0f ms, page %.0f KiB; target < 2000 ms: **%s**", d.FirstPaintMS, d.AllTilesMS, d.PageKiB, judge(Spread{N: 1, Median: max(d.FirstPaintMS, d.AllTilesMS)}, targetFirstPaintMS))
+		p("- capboxctl web CPU: %.2f %% of a core with no browser, %.2f %% with the grid open (%d rooms watched); target < 5 %%: **%s**; RSS %.1f MiB", d.IdleCPUPct, d.WatchedCPUPct, d.Watched, judge(Spread{N: 1, Median: max(d.IdleCPUPct, d.WatchedCPUPct)}, targetWebCPUPct), d.WebRSSMiB)
+		p("- MQTT per box with no viewer: %.1f B/s both ways; a watched box adds %.0f B/s (%s); a preview is %.0f bytes", d.NoViewerBps, d.WatchedBps, strings.Join(kindsByRate(d.WatchedKinds), ", "), d.PreviewBytes)
+		p("- capboxd (720p30 test pattern, x264, joining them): %.1f %% of a core not watched, %.1f %% watched (previews every 3 s, meters 5 a second); the mean of %d alternating windows of each", d.AgentIdleCPUPct, d.AgentWatchedCPUPct, d.AgentRounds)
+		p("")
+	}
 	if len(r.Errors) > 0 {
 		p("## Errors")
 		p("")

@@ -12,7 +12,7 @@ test-fleet-scale: deps ## 500 simulated boxes on mosquitto: capboxctl ls < 2 s, 
 		| grep -E '^(SCALE|---|ok|FAIL|PASS)|scale_test.go'; exit $${PIPESTATUS[0]}
 
 fuzz-fleet: ## fuzz the fleet's inbound parsers (FUZZTIME each)
-	@for f in FuzzDecodeRequest FuzzDecodeDesired FuzzDecodeStatus FuzzCheckPayload; do \
+	@for f in FuzzDecodeRequest FuzzDecodeDesired FuzzDecodeStatus FuzzCheckPayload FuzzDecodeWatch FuzzDecodeMeter FuzzCheckPreview; do \
 		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./agent/fleet/wire/ || exit 1; done
 	$(GO) test -run '^$$' -fuzz '^FuzzURL$$' -fuzztime $(FUZZTIME) ./internal/redact/
 	$(GO) test -run '^$$' -fuzz '^FuzzViewApply$$' -fuzztime $(FUZZTIME) ./cmd/capboxctl/

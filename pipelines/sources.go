@@ -338,8 +338,9 @@ func audioFront(req Request, in input) (Front, error) {
 	f.Chain = append(f.Chain,
 		Element{Factory: "audioconvert"}, Element{Factory: "audioresample"},
 		Caps("audio/x-raw,rate=48000,channels=2"),
-		// One level message a second: peak and RMS per channel, dBFS.
-		Element{Factory: "level", Name: "level", Props: []Prop{{Name: "interval", Value: "1000000000"}}},
+		// Five level messages a second: peak and RMS per channel, dBFS (the
+		// fleet's audio meters show them while someone watches).
+		Element{Factory: "level", Name: "level", Props: []Prop{{Name: "interval", Value: "200000000"}}},
 		Element{Factory: aac, Props: []Prop{{Name: "bitrate", Value: itoa(AudioBitrate)}}},
 		Element{Factory: "aacparse"},
 	)

@@ -51,6 +51,10 @@ func (l *Link) onCommand(ctx context.Context, name string, payload []byte) {
 		l.respond(name, wire.CmdResponse{ID: req.ID, Status: wire.ResError, Code: wire.CodeFor(err), Msg: err.Error()})
 		return
 	}
+	if name == wire.CmdWatch {
+		l.onWatch(ctx, req)
+		return
+	}
 	if r := l.cmds.seen.seen(name, req.ID); r != nil {
 		res := wire.CmdResponse{ID: req.ID, Status: wire.ResDuplicate}
 		if r.pending {

@@ -32,7 +32,8 @@ const (
 // own files: session.go (connect, publish, acknowledgements), outbox.go
 // (what waits for the broker), retained.go (birth, meta and the retained
 // set), inbound.go and commands.go (requests), desired.go (config),
-// state.go and events.go (what the box reports).
+// state.go and events.go (what the box reports), watch.go (previews and
+// meters while a viewer holds a lease).
 type Link struct {
 	cfg      config.Fleet
 	id       string
@@ -50,6 +51,7 @@ type Link struct {
 	state stateLimit
 	cmds  commands
 	conf  desiredConfig
+	watch watching
 }
 
 // mailboxes are how other goroutines reach Run's loop: each hands it a
@@ -171,6 +173,8 @@ func (l *Link) Run(ctx context.Context) error {
 	birthCheck.Stop()
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
+	l.watch.timer = time.NewTimer(time.Hour)
+	l.watch.timer.Stop()
 	bo := backoff.NewFullJitter(reconnectMin, reconnectMax)
 
 	connectNow := true
@@ -223,6 +227,8 @@ func (l *Link) Run(ctx context.Context) error {
 			l.publishState(false)
 		case <-telemetry.C:
 			l.publishTelemetry()
+		case now := <-l.watch.timer.C:
+			l.publishWatched(ctx, now)
 		case <-birthCheck.C:
 			if l.mqtt.conn != nil && !l.mqtt.birthSeen {
 				l.log.Warn("the broker did not deliver this box's own status back: its ACL probably refuses this box's topics",

@@ -70,6 +70,9 @@ func (l *Link) meta() wire.Meta {
 		m.BootID = bootID()
 	}
 	m.Commands = commandList(m.Commands)
+	if _, ok := l.box.(Viewable); ok {
+		m.Commands = append(m.Commands, wire.CmdWatch) // version 1.1
+	}
 	m.TelemetryIntervalS = int(l.interval / time.Second)
 	return m
 }

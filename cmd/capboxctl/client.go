@@ -35,14 +35,15 @@ type client struct {
 // Buffer for incoming messages: 500 boxes x 5 retained documents, twice.
 const msgBuffer = 8192
 
-// connect opens a clean session with a random client id.
-func connect(ctx context.Context, g *globals) (*client, error) {
+// clientOptions are the session's settings from the global flags: the
+// checked broker URL, a random client id, the account and TLS.
+func clientOptions(g *globals) (*paho.ClientOptions, string, error) {
 	target, err := wire.ParseBrokerURL(g.broker, g.insecure)
 	if err != nil {
 		if errors.Is(err, wire.ErrInsecureBroker) {
-			return nil, errors.New("plain mqtt:// to a non-loopback broker sends the password in clear: use mqtts:// or --insecure")
+			return nil, "", errors.New("plain mqtt:// to a non-loopback broker sends the password in clear: use mqtts:// or --insecure")
 		}
-		return nil, err
+		return nil, "", err
 	}
 	idb := make([]byte, 6)
 	_, _ = rand.Read(idb)
@@ -59,16 +60,25 @@ func connect(ctx context.Context, g *globals) (*client, error) {
 	if g.passwordFile != "" {
 		b, err := os.ReadFile(filepath.Clean(g.passwordFile))
 		if err != nil {
-			return nil, fmt.Errorf("password file: %w", err)
+			return nil, "", fmt.Errorf("password file: %w", err)
 		}
 		o.SetPassword(strings.TrimRight(string(b), "\r\n"))
 	}
 	if target.Secure {
 		tc, _, err := wire.ClientTLS(g.ca, g.cert, g.key, target.Host)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		o.SetTLSConfig(tc)
+	}
+	return o, id, nil
+}
+
+// connect opens a clean session with a random client id.
+func connect(ctx context.Context, g *globals) (*client, error) {
+	o, id, err := clientOptions(g)
+	if err != nil {
+		return nil, err
 	}
 	cl := &client{id: id, msgs: make(chan msg, msgBuffer), g: g}
 	o.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {

@@ -84,6 +84,7 @@ var commands = map[string]command{
 	"broker":  {"broker --password-file FILE [--listen ADDR] [--tls-cert F --tls-key F [--client-ca F]]", "run an embedded broker with the fleet ACL", brokerMain},
 	"passwd":  {"passwd FILE USER", "add or change a user in a (mosquitto-format) password file; password on stdin", passwdMain},
 	"acl":     {"acl [--fleet-user NAME]", "print the mosquitto ACL file for the fleet", aclMain},
+	"web":     {"web [--listen 127.0.0.1:8080] [--tls-cert F --tls-key F --users F [--read-only U,...]]", "serve the fleet dashboard: every room's preview, meters and health in a browser", webMain},
 	"version": {"version", "print the version", versionMain},
 }
 

@@ -48,6 +48,7 @@ func TestProtocolNamesEverything(t *testing.T) {
 		wire.CodeNoSignal, wire.CodeNotRunning, wire.CodeUnavailable, wire.CodeInternal, wire.CodeStale,
 		wire.ConfigApplied, wire.ConfigRejected,
 		wire.DefaultPrefix,
+		wire.TopicPreview, wire.TopicMeter, wire.WatchPreview, wire.WatchMeter,
 	}
 	for _, m := range []wire.Mood{wire.MoodSleeping, wire.MoodHappy, wire.MoodWaking, wire.MoodHungry, wire.MoodSad, wire.MoodLost} {
 		words = append(words, string(m))
@@ -57,7 +58,7 @@ func TestProtocolNamesEverything(t *testing.T) {
 			t.Errorf("PROTOCOL.md has no moods row %q", row)
 		}
 	}
-	for _, c := range wire.Commands {
+	for _, c := range append(wire.Commands, wire.Watch) {
 		words = append(words, c.Name)
 		for _, a := range c.Args {
 			words = append(words, a.Key)
@@ -83,6 +84,9 @@ func TestProtocolNamesEverything(t *testing.T) {
 		fmt.Sprintf("%d KiB", wire.MaxPayload>>10),
 		fmt.Sprintf("%d bytes (%d KiB as base64)", wire.MaxSnapshotJPEG, wire.MaxSnapshotB64>>10),
 		fmt.Sprintf("`v` | schema major: `%d`", wire.SchemaVersion),
+		fmt.Sprintf("at most %d KiB and %d pixels a side", wire.MaxPreviewJPEG>>10, wire.MaxPreviewSide),
+		fmt.Sprintf("1 to %d channels, levels %d to 0 dBFS", wire.MaxMeterChannels, wire.MeterFloorDBFS),
+		fmt.Sprintf("`expiry` is %s to %s", minutes(wire.MinWatchExpiry), minutes(wire.MaxWatchExpiry)),
 	} {
 		if !strings.Contains(doc, limit) {
 			t.Errorf("PROTOCOL.md does not say %q", limit)
@@ -91,6 +95,14 @@ func TestProtocolNamesEverything(t *testing.T) {
 }
 
 func seconds(d time.Duration) string { return fmt.Sprintf("%d s", int(d/time.Second)) }
+
+// minutes writes a whole number of seconds or minutes as PROTOCOL.md does.
+func minutes(d time.Duration) string {
+	if d%time.Minute == 0 {
+		return fmt.Sprintf("%d min", int(d/time.Minute))
+	}
+	return seconds(d)
+}
 
 // TestProtocolACL: the ACL block is what `capboxctl acl` prints.
 func TestProtocolACL(t *testing.T) {
@@ -216,6 +228,22 @@ func checkExample(e example) error {
 		case e.want != "" && wire.CodeFor(err) != e.want:
 			return fmt.Errorf("refused with %s (%v), want %s", wire.CodeFor(err), err, e.want)
 		}
+	case "watch":
+		req, err := wire.DecodeRequest(compact(e.body))
+		if err != nil {
+			return err
+		}
+		_, err = wire.DecodeWatch(req.Args)
+		return err
+	case "meter":
+		var m wire.Meter
+		if err := strict(e.body, &m); err != nil {
+			return err
+		}
+		if _, err := wire.DecodeMeter(compact(e.body)); err != nil {
+			return err
+		}
+		return header(m.Header)
 	case "cmd/res":
 		var r wire.CmdResponse
 		if err := strict(e.body, &r); err != nil {
@@ -260,7 +288,7 @@ func TestProtocolExamples(t *testing.T) {
 			t.Errorf("PROTOCOL.md:%d: %s example: %v", e.line, e.kind, err)
 		}
 	}
-	for _, k := range []string{"status", "meta", "state", "telemetry", "event", "cmd/req", "cmd/res", "config/desired", "config/reported"} {
+	for _, k := range []string{"status", "meta", "state", "telemetry", "event", "cmd/req", "cmd/res", "config/desired", "config/reported", "watch", "meter"} {
 		if !seen[k] {
 			t.Errorf("PROTOCOL.md has no %s example", k)
 		}
@@ -281,6 +309,8 @@ func TestExampleCheckCatchesDrift(t *testing.T) {
 		{kind: "config/desired", want: "rejected", body: []byte(`{"v":1,"version":1,"config":{}}`)},
 		{kind: "telemetry", body: []byte(`{"v":1,"ts":1,"sess":1,"seq":1,"uptime_s":"5"}`)},
 		{kind: "snapshot", body: []byte(`{}`)},
+		{kind: "watch", body: []byte(`{"v":1,"id":"w","args":{"what":"preview","interval":"100ms","expiry":"15s"}}`)},
+		{kind: "meter", body: []byte(`{"v":1,"ts":1,"sess":1,"seq":1,"channels":[{"peak_dbfs":-1,"rms_dbfs":-130}]}`)},
 	} {
 		if err := checkExample(e); err == nil {
 			t.Errorf("%s example %s (want %q) passed", e.kind, e.body, e.want)

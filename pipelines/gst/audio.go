@@ -95,10 +95,20 @@ func (e *Engine) onLevel(l levelReading) {
 	a := &e.stats.Audio
 	a.PeakDBFS, a.RMSDBFS = clampDB(l.peak), clampDB(l.rms)
 	now := time.Now()
+	e.levelAt = now
 	if e.lastLoud.IsZero() || a.RMSDBFS > pipelines.SilenceDBFS {
 		e.lastLoud = now
 	}
 	a.Silent = now.Sub(e.lastLoud) >= pipelines.SilenceFor
+}
+
+// Level is the audio level as last measured (the loudest channel's peak
+// and RMS) and when, read without the engine's loop: the fleet's meters
+// ask for it several times a second while someone watches.
+func (e *Engine) Level() (peak, rms float64, at time.Time) {
+	e.statsMu.Lock()
+	defer e.statsMu.Unlock()
+	return e.stats.Audio.PeakDBFS, e.stats.Audio.RMSDBFS, e.levelAt
 }
 
 func clampDB(v float64) float64 {

@@ -74,6 +74,8 @@ type Engine struct {
 	stats   pipelines.Stats
 	// lastLoud is when the audio was last above the silence threshold.
 	lastLoud time.Time
+	// levelAt is when the level was last measured (Level).
+	levelAt time.Time
 	// rsync flushes the recording to storage every few seconds.
 	rsync *recdir.Syncer
 }

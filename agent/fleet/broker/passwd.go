@@ -169,6 +169,24 @@ func (p *passwords) verify(user, password string) bool {
 	return ok && e.verify(password)
 }
 
+// PasswordFile is a mosquitto-format password file for a service of its
+// own (the dashboard's logins), re-read when it changes.
+type PasswordFile struct{ p *passwords }
+
+// OpenPasswordFile reads a password file; bad lines are ignored once good
+// ones exist, and reported.
+func OpenPasswordFile(path string) (*PasswordFile, error) {
+	p := &passwords{path: path}
+	err := p.load()
+	if p.entries == nil {
+		return nil, err
+	}
+	return &PasswordFile{p: p}, err
+}
+
+// Verify checks a user's password.
+func (f *PasswordFile) Verify(user, password string) bool { return f.p.verify(user, password) }
+
 // SetPassword adds or replaces user's line in the password file (created
 // 0600 when missing), atomically.
 func SetPassword(path, user, password string) error {

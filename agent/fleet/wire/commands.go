@@ -31,6 +31,9 @@ type Args struct {
 	Name string
 	// Level is set_log_level's level: debug, info, warn or error.
 	Level string
+	// What, Interval and Expiry are watch's (version 1.1; ParseWatch
+	// checks their bounds).
+	What, Interval, Expiry string
 }
 
 // ArgSpec is one argument a command takes (all are strings in version 1).
@@ -110,6 +113,12 @@ func DecodeArgs(spec CommandSpec, raw json.RawMessage) (Args, error) {
 			a.Name = s
 		case "level":
 			a.Level = s
+		case "what":
+			a.What = s
+		case "interval":
+			a.Interval = s
+		case "expiry":
+			a.Expiry = s
 		}
 	}
 	for k := range m {

@@ -19,6 +19,7 @@ const (
 	TopicConfigReported = "config/reported"
 	TopicOTAJob         = "ota/job"
 	TopicOTAStatus      = "ota/status"
+	// TopicPreview and TopicMeter (version 1.1) are in watch.go.
 )
 
 // ErrForeignTopic is a publish the link refuses because the topic is not
@@ -39,7 +40,7 @@ func (t Topics) T(suffix string) string { return t.Base() + suffix }
 
 // boxWrites are the suffixes a box may publish to (PROTOCOL.md ACL).
 var boxWrites = []string{TopicStatus, TopicMeta, TopicState, TopicTelemetry,
-	TopicConfigReported, TopicOTAStatus}
+	TopicPreview, TopicMeter, TopicConfigReported, TopicOTAStatus}
 
 // CheckOutgoing refuses a topic a box must not publish to: anything outside
 // its own prefix, any wildcard, any suffix the ACL does not grant it.
@@ -86,6 +87,8 @@ var deviceACL = []aclRule{
 	{TopicMeta, false, true},
 	{TopicState, false, true},
 	{TopicTelemetry, false, true},
+	{TopicPreview, false, true},
+	{TopicMeter, false, true},
 	{"evt/#", false, true},
 	{"cmd/res/#", false, true},
 	{TopicConfigReported, false, true},

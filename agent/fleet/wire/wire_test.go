@@ -15,6 +15,8 @@ const protocolACL = `pattern readwrite capbox/%u/status
 pattern write capbox/%u/meta
 pattern write capbox/%u/state
 pattern write capbox/%u/telemetry
+pattern write capbox/%u/preview
+pattern write capbox/%u/meter
 pattern write capbox/%u/evt/#
 pattern write capbox/%u/cmd/res/#
 pattern write capbox/%u/config/reported
@@ -43,6 +45,8 @@ func TestDeviceACL(t *testing.T) {
 		{"capbox/box-a/meta", false, true},
 		{"capbox/box-a/state", false, true},
 		{"capbox/box-a/telemetry", false, true},
+		{"capbox/box-a/preview", false, true},
+		{"capbox/box-a/meter", false, true},
 		{"capbox/box-a/evt/signal_lost", false, true},
 		{"capbox/box-a/cmd/res/ping", false, true},
 		{"capbox/box-a/config/reported", false, true},
@@ -54,6 +58,8 @@ func TestDeviceACL(t *testing.T) {
 		// Never: other boxes, wildcards wider than granted, $SYS.
 		{"capbox/box-b/status", false, false},
 		{"capbox/box-b/cmd/req/reboot", false, false},
+		{"capbox/box-b/preview", false, false},
+		{"capbox/box-a/cmd/req/watch", true, false},
 		{"capbox/box-a/#", false, false},
 		{"capbox/+/status", false, false},
 		{"capbox/#", false, false},
