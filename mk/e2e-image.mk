@@ -21,7 +21,7 @@ e2e-image-prepare: build
 	@$(APPLIANCE_IMAGE)/img-b $(VERSION)-update $(APPLIANCE)/bin/capboxd-update $(APPLIANCE)/keys good
 	@$(APPLIANCE_IMAGE)/img-bad-agent $(VERSION)-bad-agent $(APPLIANCE)/bin/capboxd-update $(APPLIANCE)/keys agent-never-ready
 	@$(APPLIANCE_IMAGE)/img-bad-kernel $(VERSION)-bad-kernel $(APPLIANCE)/bin/capboxd-update $(APPLIANCE)/keys kernel-hangs
-	@e2e/appliance/resign.sh $(APPLIANCE)/img-b $(APPLIANCE)/img-foreign $(APPLIANCE)/keys $(APPLIANCE)/keys-other
+	@e2e/appliance/resign.sh $(APPLIANCE)/img-a $(APPLIANCE)/img-foreign $(APPLIANCE)/keys $(APPLIANCE)/keys-other
 	@cp e2e/appliance/valid.yaml e2e/appliance/invalid.yaml $(APPLIANCE)/
 
 e2e-image: e2e-image-prepare ## the virtual appliance: boot the x86_64 image's A/B logic in QEMU and run its scenarios

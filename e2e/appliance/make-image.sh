@@ -53,6 +53,12 @@ for d in bin sbin lib lib64; do
 	fi
 done
 rm -rf "$target"/usr/share/{doc,man,info,locale,lintian} "$target"/var/cache/apt "$target"/var/lib/apt/lists
+# The links install scripts would make (none ran): update-alternatives'
+# awk, base-files' /var/run and /var/lock (as Buildroot's skeleton has them).
+[ -e "$target/usr/bin/awk" ] || ln -s mawk "$target/usr/bin/awk"
+rm -rf "$target/var/run" "$target/var/lock"
+ln -s ../run "$target/var/run"
+ln -s ../run/lock "$target/var/lock"
 
 # The kernel where BR2_LINUX_KERNEL_INSTALL_TARGET puts it, and only the
 # modules this machine uses (the rest of Debian's 390 MB would only slow
@@ -142,9 +148,17 @@ rm -rf "$target/usr/share/factory/var"
 mv "$target/var" "$target/usr/share/factory/var"
 mkdir -p "$target/var" "$target/usr/lib/tmpfiles.d"
 for i in "$target"/usr/share/factory/var/* "$target"/usr/share/factory/var/lib/*; do
-	[ -e "$i" ] || continue
+	[ -e "$i" ] || [ -L "$i" ] || continue
 	j=${i#"$target"/usr/share/factory}
-	if [ -L "$i" ]; then printf 'L+! %s - - - - %s\n' "$j" "../usr/share/factory$j"; else printf 'C! %s - - - -\n' "$j"; fi
+	if [ -L "$i" ]; then
+		# A link keeps pointing where it did (/var/run -> /run: the system
+		# bus's socket is found by that path).
+		l=$(readlink "$i")
+		case $l in /*) ;; *) l=$(dirname "$j")/$l ;; esac
+		printf 'L+! %s - - - - %s\n' "$j" "$l"
+	else
+		printf 'C! %s - - - -\n' "$j"
+	fi
 done >"$target/usr/lib/tmpfiles.d/00-capbox-var.conf"
 printf '[Mount]\nWhat=tmpfs\nWhere=/var\nType=tmpfs\nOptions=mode=0755\n' >"$target/usr/lib/systemd/system/var.mount"
 cp /usr/share/systemd/tmp.mount "$target/usr/lib/systemd/system/tmp.mount" 2>/dev/null || true

@@ -308,7 +308,8 @@ func powerCut(ctx context.Context, r *rig) error {
 	if r.slot() != "A" {
 		return fmt.Errorf("starts on slot %s, want A", r.slot())
 	}
-	if _, err := r.m.sh("(rauc install /run/e2e/b.raucb >/run/install.log 2>&1 &)"); err != nil {
+	// Any good bundle will do: A's own, written into the other slot, B.
+	if _, err := r.m.sh("(rauc install /run/e2e/a.raucb >/run/install.log 2>&1 &)"); err != nil {
 		return err
 	}
 	var progress string
