@@ -5,6 +5,8 @@
 #   make e2e-image                       build the images (cached by their inputs) and run every scenario
 #   make e2e-image E2E_IMAGE_RUN=update   only scenarios matching a regular expression (first-boot always runs)
 #   make e2e-image-list                  the scenarios
+# Not in `make test`: cold (debootstrap, five images, eight boots under TCG) it takes well over
+# 20 minutes on a shared 2-core machine; figures in docs/IMAGE.md.
 APPLIANCE         := $(CACHE)/appliance
 E2E_IMAGE_RUN     ?=
 E2E_IMAGE_TIMEOUT ?= 60m

@@ -18,7 +18,7 @@ took() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
 
 # --- shell scripts -----------------------------------------------------------
 t=$(now)
-mapfile -t scripts < <(cd "$repo" && grep -rlE '^#!(/usr/bin/env |/bin/)(ba)?sh' buildroot overlay | sort)
+mapfile -t scripts < <(cd "$repo" && grep -rlE '^#!(/usr/bin/env |/bin/)(ba)?sh' buildroot overlay e2e/appliance | sort)
 if out=$(cd "$repo" && shellcheck "${scripts[@]}" 2>&1); then
 	ok shellcheck "${#scripts[@]} scripts, $(took "$t")"
 else

@@ -52,6 +52,13 @@ func firstBoot(ctx context.Context, r *rig) error {
 		return fmt.Errorf("host name %q, want %s (%v)", host, wantHostname, err)
 	}
 	r.facts["hostname"] = host
+	// Provisioning runs before the agent (capbox-provision.service is
+	// ordered before capboxd.service): once the agent is up it has run.
+	ready, err := r.waitAgent(ctx)
+	if err != nil {
+		return err
+	}
+	r.facts["power_on_to_agent_ready"] = ready.Round(time.Second).String()
 	got, err := r.m.sh("sha256sum /data/capbox/capbox.yaml | cut -d' ' -f1; test -e /efi/capbox.yaml && echo yaml-still-on-card; " +
 		"test -s /efi/capbox-provisioned.txt && echo receipt; cat /run/capbox-provision/capboxd.env")
 	if err != nil {
@@ -62,11 +69,6 @@ func firstBoot(ctx context.Context, r *rig) error {
 		!strings.Contains(got, "CAPBOXD_CONFIG=/data/capbox/capbox.yaml") {
 		return fmt.Errorf("not provisioned: %s", got)
 	}
-	ready, err := r.waitAgent(ctx)
-	if err != nil {
-		return err
-	}
-	r.facts["power_on_to_agent_ready"] = ready.Round(time.Second).String()
 	// The stream: the host is the SRT caller, through the UDP forward.
 	ts := filepath.Join(r.out, "srt-first-boot.ts")
 	first, frames, err := receiveSRT(ctx, r.srtPort, ts, 3*time.Minute)

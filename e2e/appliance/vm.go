@@ -225,7 +225,7 @@ func (m *machine) run(timeout time.Duration, cmd string) (answer, error) {
 
 // sh runs a command that must succeed and returns its output, trimmed.
 func (m *machine) sh(cmd string) (string, error) {
-	a, err := m.run(2*time.Minute, cmd)
+	a, err := m.run(4*time.Minute, cmd)
 	if err != nil {
 		return "", err
 	}
