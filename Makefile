@@ -32,7 +32,10 @@ run: build ## run the agent on its embedded default (SRT listener on :8890, reco
 purego: ## prove board/, agent/, capboxctl and pipelines/recdir build without cgo
 	CGO_ENABLED=0 $(GO) build ./board/... ./agent/... ./cmd/capboxctl ./pipelines/recdir
 
-test: build purego ## every test that runs on this machine
+check: build purego lint ## the inner loop: lint and every package's go tests (no images, VMs or cross builds)
+	$(GO) test -race -count=1 ./...
+
+test: build purego ## every test that runs on this machine (what CI runs)
 	$(GO) test -race -count=1 ./...
 	@$(MAKE) --no-print-directory test-cross test-cross-armv7 $(TEST_TARGETS)
 
@@ -69,4 +72,4 @@ distclean: clean ## also remove .cache (sysroots, downloads)
 
 include $(wildcard mk/*.mk)
 
-.PHONY: help deps sysroots build run purego test soak test-cross cross-arm64 cross-armv7 test-cross-armv7 sysroots-arm64 sysroots-armhf lint clean distclean
+.PHONY: help deps sysroots build run purego check test soak test-cross cross-arm64 cross-armv7 test-cross-armv7 sysroots-arm64 sysroots-armhf lint clean distclean

@@ -7,12 +7,6 @@
 # download; CAPBOX_RAUC_KEYS=DIR signs with production keys (docs/IMAGE.md).
 set -euo pipefail
 
-# Buildroot 2026.02.3 (LTS). The digest is the one in the release's signed
-# announcement file (buildroot-2026.02.3.tar.xz.sign).
-br_version=2026.02.3
-br_url=https://buildroot.org/downloads/buildroot-$br_version.tar.xz
-br_sha256=5a59e7501b0b4ec52c41f4bfa79412320e0b37eae5f719605a258e8d0c6fc7fb
-
 board=${1:?usage: build-image.sh BOARD [CACHE_DIR]}
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cache=${2:-$repo/.cache/image}
@@ -28,24 +22,11 @@ if [ ! -f "$repo/buildroot/configs/$defconfig" ]; then
 fi
 mkdir -p "$cache/dl"
 
+# Buildroot 2026.02.3 (LTS) from CAPBOX_DL_DIR (default .cache/dl), checked
+# by its commit (buildroot-tree.sh); packages download into .cache/image/dl.
 br=${BUILDROOT_DIR:-}
 if [ -z "$br" ]; then
-	tarball=$cache/dl/buildroot-$br_version.tar.xz
-	if [ ! -f "$tarball" ]; then
-		echo "image: downloading Buildroot $br_version"
-		wget -q -O "$tarball.part" "$br_url"
-		mv "$tarball.part" "$tarball"
-	fi
-	echo "$br_sha256  $tarball" | sha256sum -c --quiet || {
-		echo "image: $tarball does not match the pinned sha256; remove it and retry" >&2
-		exit 1
-	}
-	br=$cache/buildroot-$br_version
-	if [ ! -f "$br/Makefile" ]; then
-		rm -rf "$br.tmp" && mkdir -p "$br.tmp"
-		tar -xJf "$tarball" -C "$br.tmp" --strip-components=1
-		mv "$br.tmp" "$br"
-	fi
+	br=$("$repo/buildroot/scripts/buildroot-tree.sh" "${CAPBOX_DL_DIR:-$repo/.cache/dl}" "$cache")
 fi
 
 # Buildroot's local site method never vendors Go modules: build from a copy of

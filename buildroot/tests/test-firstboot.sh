@@ -80,30 +80,65 @@ echo 0123456789abcdef0123456789abcdef >"$s/etc/machine-id"
 CAPBOX_SYSROOT=$s CAPBOX_HOSTNAME_FILE=$w/hn2 sh "$repo/overlay/usr/libexec/capbox/hostname" 2>/dev/null
 check "hostname: placeholder DMI serial skipped, machine-id used" grep -qx capbox-89abcdef "$w/hn2"
 
-# Tryboot backend: install into B, trial boot of B, commit; then a failed trial.
+# Tryboot backend against a model of the Pi firmware's documented rules:
+# autoboot.txt on the first FAT partition says which partition boots
+# ([all] boot_partition) and which one a tryboot reboot boots ([tryboot]
+# boot_partition); `reboot "0 tryboot"` sets a one-shot flag, which the next
+# boot consumes, so any later reset (watchdog, power) boots [all] again. The
+# firmware tells the kernel what it booted in /proc/device-tree/chosen/
+# bootloader/{partition,tryboot}. The real rauc-tryboot and reboot helper run
+# against it; only systemctl is the model's (it sets the flag the firmware
+# reads, as the kernel passes the reboot argument to it).
 tb=$repo/buildroot/board/rpi/rootfs-overlay/usr/libexec/capbox/rauc-tryboot
 t=$w/tryboot
-mkdir -p "$t/dt" "$t/state"
+mkdir -p "$t/dt" "$t/state" "$t/bin"
 cp "$repo/buildroot/board/rpi/autoboot.txt" "$t/autoboot.txt"
-boot_as() { printf '\0\0\0%b' "\\0$(printf '%o' "$1")" >"$t/dt/partition"; printf '\0\0\0%b' "\\0$2" >"$t/dt/tryboot"; }
+cat >"$t/bin/systemctl" <<SH
+#!/bin/sh
+# The model's systemctl: "reboot 0 tryboot" sets the firmware's one-shot flag.
+[ "\$*" = "--no-block reboot 0 tryboot" ] && : >"$t/flag"
+exit 0
+SH
+chmod +x "$t/bin/systemctl"
+section() { awk -v want="[$1]" '/^\[/ { sec = $0; next } sec == want && /^boot_partition=/ { sub(/^boot_partition=/, ""); print; exit }' "$t/autoboot.txt"; }
+firmware_boot() { # the firmware powers on: which partition, with which flag
+	local p try=0
+	if [ -f "$t/flag" ]; then p=$(section tryboot) try=1; rm -f "$t/flag"; else p=$(section all); fi
+	printf '\0\0\0%b' "\\0$(printf '%o' "$p")" >"$t/dt/partition"
+	printf '\0\0\0%b' "\\0$try" >"$t/dt/tryboot"
+	echo "$p"
+}
 trb() { CAPBOX_AUTOBOOT=$t/autoboot.txt CAPBOX_DT_BOOTLOADER=$t/dt CAPBOX_RAUC_STATE=$t/state \
 	CAPBOX_CMDLINE=/dev/null sh "$tb" "$@"; }
-boot_as 2 0
-check "tryboot: booted A, primary A" [ "$(trb get-current)/$(trb get-primary)" = A/A ]
-trb set-primary B
-check "tryboot: install into B: primary B, trial pending" [ "$(trb get-primary)/$(cat "$t/state/tryboot-pending")" = B/B ]
-check "tryboot: install into B: [all] stays 2, [tryboot] 3" \
-	[ "$(sed -n 's/^boot_partition=//p' "$t/autoboot.txt" | tr '\n' ' ')" = "2 3 " ]
-boot_as 3 1
+reboot_helper() { PATH=$t/bin:$PATH CAPBOX_RAUC_STATE=$t/state sh "$repo/overlay/usr/libexec/capbox/reboot" 2>/dev/null; }
+install_into() { trb set-state "$1" bad && trb set-primary "$1"; } # RAUC: mark the target bad, write it, make it primary
+check "tryboot: first boot: partition 2, slot A" [ "$(firmware_boot)/$(trb get-current)/$(trb get-primary)" = 2/A/A ]
+trb set-state A good
+install_into B
+check "tryboot: install into B: primary B, [all] still 2" [ "$(trb get-primary)/$(section all)/$(section tryboot)" = B/2/3 ]
+reboot_helper
+check "tryboot: the reboot helper asks for a tryboot; the firmware boots 3 once" [ "$(firmware_boot)/$(trb get-current)" = 3/B ]
 trb set-state B good
-check "tryboot: good trial of B commits it: [all] 3, [tryboot] 2" \
-	[ "$(sed -n 's/^boot_partition=//p' "$t/autoboot.txt" | tr '\n' ' ')" = "3 2 " ]
-check "tryboot: committed: primary B" [ "$(trb get-primary)" = B ]
-check "tryboot: committed: nothing pending" [ ! -e "$t/state/tryboot-pending" ]
-trb set-primary A
-boot_as 3 0 # the trial of A crashed: the firmware fell back to B
-trb set-state A bad
-check "tryboot: failed trial of A leaves B normal, A bad" \
-	[ "$(trb get-primary)/$(trb get-state A)/$(trb get-current)" = B/bad/B ]
+check "tryboot: B's agent ready: B committed ([all] 3), nothing pending" \
+	[ "$(section all)/$(trb get-primary)/$(ls "$t/state")" = "3/B/" ]
+reboot_helper
+check "tryboot: a plain reboot stays on B" [ "$(firmware_boot)/$(trb get-current)" = 3/B ]
+trb set-state B good
+install_into A
+reboot_helper
+check "tryboot: trial of A" [ "$(firmware_boot)/$(trb get-current)" = 2/A ]
+# A never becomes ready: a reset (watchdog, or capbox-mark-good's plain
+# reboot) and the one-shot flag is gone.
+check "tryboot: reset during A's trial: the firmware falls back to B" [ "$(firmware_boot)/$(trb get-current)" = 3/B ]
+trb set-state B good
+check "tryboot: B marked good after the failed trial: A bad, nothing pending, primary B" \
+	[ "$(trb get-state A)/$(trb get-primary)/$(ls "$t/state")" = "bad/B/bad-A" ]
+reboot_helper
+check "tryboot: the next reboot does not try A again" [ "$(firmware_boot)/$(trb get-current)" = 3/B ]
+# An install whose reboot never came (the power went first): still pending.
+install_into A
+check "tryboot: power cut after an install: B boots, A still pending" [ "$(firmware_boot)/$(trb get-current)" = 3/B ]
+trb set-state B good
+check "tryboot: ... and is tried at the next reboot" [ "$(trb get-primary)" = A ]
 
 [ "$fails" -eq 0 ]

@@ -8,6 +8,19 @@ board=$2
 ext=${BR2_EXTERNAL_CAPBOX_PATH:?}
 case $board in rpi*) fam=rpi ;; *) fam=$board ;; esac
 
+# capbox's version in os-release (IMAGE_ID/IMAGE_VERSION, the fields for an
+# image-based system): what the update bundle and `rauc status` report.
+# CAPBOX_VERSION comes from build-image.sh (git describe).
+version=${CAPBOX_VERSION:-}
+if [ -z "$version" ] || [ "$version" = local ]; then
+	echo "capbox: set CAPBOX_VERSION (make image does)" >&2
+	exit 1
+fi
+osr=$target/usr/lib/os-release
+[ -f "$osr" ] || osr=$target/etc/os-release
+sed -i -e '/^IMAGE_ID=/d' -e '/^IMAGE_VERSION=/d' "$osr"
+printf 'IMAGE_ID=capbox\nIMAGE_VERSION=%s\n' "$version" >>"$osr"
+
 # Mount points: the root file system is never written at run time.
 mkdir -p "$target/data" "$target/efi"
 

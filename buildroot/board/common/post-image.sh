@@ -27,6 +27,12 @@ case $fam in
 rpi)
 	readme >"$root/capbox/README.txt"
 	install -m 0644 "$ext/board/rpi/autoboot.txt" "$root/capbox/autoboot.txt"
+	# The Pi 3's boot ROM loads bootcode.bin from the first FAT partition
+	# (the Pi 4 and 5 boot from their EEPROM): only then are autoboot.txt
+	# and the slots read.
+	if [ "$board" = rpi3 ]; then
+		install -m 0644 "$bin/rpi-firmware/bootcode.bin" "$root/capbox/bootcode.bin"
+	fi
 	kernel=$(sed -n 's/^kernel=//p' "$bin/rpi-firmware/config.txt")
 	for slot in a b; do
 		d=$root/boot-$slot
@@ -67,11 +73,17 @@ keys=${CAPBOX_RAUC_KEYS:-$BASE_DIR/capbox-dev-keys}
 bundle_dir=$BUILD_DIR/capbox-bundle
 rm -rf "$bundle_dir" "$bin/capbox-$board.raucb"
 mkdir -p "$bundle_dir"
-version=$(sed -n 's/^VERSION_ID=//p' "$TARGET_DIR/etc/os-release" 2>/dev/null || true)
+# The bundle carries capbox's version (post-build.sh wrote it into the
+# root's os-release as IMAGE_VERSION), never Buildroot's.
+version=${CAPBOX_VERSION:-$(sed -n 's/^IMAGE_VERSION=//p' "$TARGET_DIR/usr/lib/os-release" 2>/dev/null || true)}
+if [ -z "$version" ]; then
+	echo "capbox: no capbox version (CAPBOX_VERSION, or IMAGE_VERSION in the root's os-release)" >&2
+	exit 1
+fi
 {
 	echo "[update]"
 	echo "compatible=capbox-$board"
-	echo "version=${version:-0}"
+	echo "version=$version"
 	echo "[bundle]"
 	echo "format=verity"
 	case $fam in

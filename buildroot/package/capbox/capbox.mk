@@ -8,9 +8,13 @@
 # local site method never runs Go's vendoring step, so the tree must already
 # hold a vendor/ directory: buildroot/scripts/build-image.sh copies the
 # repository aside and runs `go mod vendor` there before calling Buildroot.
+# CAPBOX_VERSION is capbox's own (git describe), given on Buildroot's command
+# line by build-image.sh; post-build.sh and post-image.sh read it too.
 CAPBOX_VERSION = local
 CAPBOX_SITE = $(BR2_EXTERNAL_CAPBOX_PATH)/..
 CAPBOX_SITE_METHOD = local
+CAPBOX_LICENSE = Apache-2.0
+CAPBOX_LICENSE_FILES = LICENSE
 CAPBOX_GOMOD = capbox
 CAPBOX_BUILD_TARGETS = cmd/capboxd
 CAPBOX_LDFLAGS = -X main.version=$(CAPBOX_VERSION)
