@@ -28,20 +28,22 @@ var softwareEncoders = []Encoder{
 // vendorNodes are encoders that are not V4L2 M2M: a device node proves the
 // kernel side, the element must still exist in GStreamer.
 var vendorNodes = []struct {
-	dev      string
-	family   EncoderFamily
-	driver   string
+	dev    string
+	family EncoderFamily
+	driver string
+	// major is the node's DeviceClass.
+	major    string
 	elements []Encoder
 }{
 	// Rockchip MPP (vendor kernel): HARDWARE.md section 1.
-	{"/dev/mpp_service", FamilyVendor, "rockchip-mpp", []Encoder{{Element: "mpph264enc", Codec: "h264"}, {Element: "mpph265enc", Codec: "hevc"}}},
+	{"/dev/mpp_service", FamilyVendor, "rockchip-mpp", "mpp_service", []Encoder{{Element: "mpph264enc", Codec: "h264"}, {Element: "mpph265enc", Codec: "hevc"}}},
 	// Jetson Nano (L4T): NVENC through nvhost.
-	{"/dev/nvhost-msenc", FamilyNVENC, "tegra-nvenc", []Encoder{{Element: "nvv4l2h264enc", Codec: "h264"}, {Element: "nvv4l2h265enc", Codec: "hevc"}}},
+	{"/dev/nvhost-msenc", FamilyNVENC, "tegra-nvenc", "nvhost", []Encoder{{Element: "nvv4l2h264enc", Codec: "h264"}, {Element: "nvv4l2h265enc", Codec: "hevc"}}},
 	// Jetson Orin NX/AGX (L4T 35+); absent on Orin Nano.
-	{"/dev/v4l2-nvenc", FamilyNVENC, "tegra-nvenc", []Encoder{{Element: "nvv4l2h264enc", Codec: "h264"}, {Element: "nvv4l2h265enc", Codec: "hevc"}}},
+	{"/dev/v4l2-nvenc", FamilyNVENC, "tegra-nvenc", "video4linux", []Encoder{{Element: "nvv4l2h264enc", Codec: "h264"}, {Element: "nvv4l2h265enc", Codec: "hevc"}}},
 	// NXP BSP Hantro nodes used by imx-vpu-hantro (vpuenc_*).
-	{"/dev/mxc_hantro_vc8000e", FamilyVendor, "hantro-vc8000e", []Encoder{{Element: "vpuenc_h264", Codec: "h264"}, {Element: "vpuenc_hevc", Codec: "hevc"}}},
-	{"/dev/mxc_hantro_h1", FamilyVendor, "hantro-h1", []Encoder{{Element: "vpuenc_h264", Codec: "h264"}}},
+	{"/dev/mxc_hantro_vc8000e", FamilyVendor, "hantro-vc8000e", "hx280enc", []Encoder{{Element: "vpuenc_h264", Codec: "h264"}, {Element: "vpuenc_hevc", Codec: "hevc"}}},
+	{"/dev/mxc_hantro_h1", FamilyVendor, "hantro-h1", "hx280enc", []Encoder{{Element: "vpuenc_h264", Codec: "h264"}}},
 }
 
 // vaVendors maps a DRM render node's PCI vendor to its encoders.
